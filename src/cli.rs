@@ -1,0 +1,256 @@
+//! The command-line edge: clap arguments → a validated plan → library calls →
+//! output and a documented exit code. The only module that uses `anyhow`,
+//! prints, or draws progress bars.
+//!
+//! Owns: argument parsing, exit codes, terminal output. Must not: contain
+//! domain logic (it calls `fixture`, `pii`, `generate`, `lint`, `show`).
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::fixture::{self, FixtureError};
+use crate::lint::{self, Severity};
+use crate::model::Org;
+use crate::pii::Plan;
+use crate::seed::Seed;
+use crate::{generate, show};
+
+/// Documented exit codes (PRODUCT §7). When several apply, the highest wins.
+pub mod exit {
+    /// Everything met / no findings at or above `--fail-on`.
+    pub const OK: u8 = 0;
+    /// Internal error (I/O failure, bug).
+    pub const INTERNAL: u8 = 1;
+    /// Usage error: bad arguments, unknown fixture name, unreadable file.
+    pub const USAGE: u8 = 2;
+    /// Invalid scenario, fixture or rule file.
+    pub const INVALID: u8 = 3;
+    /// Expectations missed (run/suite) or lint findings at/above `--fail-on`.
+    pub const MISSED: u8 = 10;
+    /// Regression against a baseline.
+    pub const REGRESSION: u8 = 11;
+}
+
+const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0   success: all expectations met, or no lint finding at or above --fail-on
+  1   internal error
+  2   usage error (bad arguments, unknown fixture, unreadable file)
+  3   invalid scenario, fixture or rule file (every error is listed)
+  10  expectations missed, or lint findings at or above --fail-on
+  11  regression against a baseline";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "leakdrill",
+    version,
+    about = "Breach testbed and chaos harness for Salesforce-centred estates: a mock org full of fake, watermarked PII, leak scenarios, detection scoring and regulatory clocks.",
+    after_help = EXIT_CODES_HELP
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Inspect or generate an org fixture.
+    #[command(subcommand)]
+    Org(OrgCommand),
+    /// Posture audit of a fixture: the misconfigurations that turn a leak into a breach.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Lint(LintArgs),
+}
+
+#[derive(Debug, Subcommand)]
+enum OrgCommand {
+    /// Summary of a fixture: objects, record counts by class, users and their effective permissions, apps, integrations.
+    Show(ShowArgs),
+    /// Write a fixture's synthetic records as one CSV per object plus manifest.json.
+    Generate(GenerateArgs),
+}
+
+#[derive(Debug, Args)]
+struct FixtureArg {
+    /// Built-in fixture name (fintech-wealth, hr-ccpa, global-ecommerce) or path to a fixture YAML file.
+    #[arg(long, value_name = "NAME|PATH")]
+    fixture: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Format {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
+struct ShowArgs {
+    #[command(flatten)]
+    fixture: FixtureArg,
+    /// Number of data subjects to size record counts for.
+    #[arg(long, default_value_t = 1000)]
+    records: u64,
+    /// Seed (record counts do not depend on it; shown for reference).
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+}
+
+#[derive(Debug, Args)]
+struct GenerateArgs {
+    #[command(flatten)]
+    fixture: FixtureArg,
+    /// Number of data subjects (person records such as Contact, Employee), split as the fixture says; related objects scale with it.
+    #[arg(long)]
+    records: u64,
+    /// Seed: the same seed gives byte-identical files.
+    #[arg(long)]
+    seed: u64,
+    /// Output directory (created if missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Worker threads (default: all cores).
+    #[arg(long)]
+    threads: Option<usize>,
+    /// No progress bar or summary.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct LintArgs {
+    #[command(flatten)]
+    fixture: FixtureArg,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+    /// Exit 10 when a finding is at or above this severity.
+    #[arg(long, value_enum, default_value_t = Severity::High)]
+    fail_on: Severity,
+}
+
+/// A failure carrying its exit code.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+struct Exit {
+    code: u8,
+    message: String,
+}
+
+fn load(f: &FixtureArg) -> anyhow::Result<Org> {
+    fixture::resolve(&f.fixture).map_err(|e| {
+        let code = match e {
+            FixtureError::Invalid(_) => exit::INVALID,
+            FixtureError::Unknown { .. } | FixtureError::Io { .. } => exit::USAGE,
+        };
+        anyhow::Error::new(Exit {
+            code,
+            message: e.to_string(),
+        })
+    })
+}
+
+/// Runs the CLI and returns the process exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+        }
+    };
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => {
+            let code = e.downcast_ref::<Exit>().map_or(exit::INTERNAL, |x| x.code);
+            if code == exit::INTERNAL {
+                eprintln!("error: {e:#}");
+            } else {
+                eprintln!("{e}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<u8> {
+    let mut stdout = std::io::stdout().lock();
+    match cli.command {
+        Command::Org(OrgCommand::Show(a)) => {
+            let org = load(&a.fixture)?;
+            let plan = plan(&org, a.records, a.seed)?;
+            match a.format {
+                Format::Text => write!(stdout, "{}", show::render_text(&plan))?,
+                Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&show::render_json(&plan))?)?,
+            }
+            Ok(exit::OK)
+        }
+        Command::Org(OrgCommand::Generate(a)) => {
+            let org = load(&a.fixture)?;
+            let plan = plan(&org, a.records, a.seed)?;
+            let threads = a
+                .threads
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+            let bar = if a.quiet || !std::io::stderr().is_terminal() {
+                indicatif::ProgressBar::hidden()
+            } else {
+                let b = indicatif::ProgressBar::new(plan.total_records());
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(
+                        "{spinner} {wide_bar} {human_pos}/{human_len} records · {per_sec} · eta {eta}",
+                    )
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            };
+            // Wall time only for the human summary line; never in files.
+            #[allow(clippy::disallowed_methods)]
+            let started = std::time::Instant::now();
+            let manifest = generate::generate(&plan, &a.out, threads, &|done, _| bar.set_position(done))
+                .with_context(|| format!("generating {}", a.out.display()))?;
+            bar.finish_and_clear();
+            if !a.quiet {
+                let secs = started.elapsed().as_secs_f64();
+                writeln!(
+                    stdout,
+                    "{}: {} records in {} objects for {} data subjects (seed {}) → {} in {:.2} s ({:.0} records/s)",
+                    manifest.fixture,
+                    manifest.total_records,
+                    manifest.objects.len(),
+                    manifest.subjects,
+                    manifest.seed,
+                    a.out.display(),
+                    secs,
+                    manifest.total_records as f64 / secs.max(1e-9)
+                )?;
+                for o in &manifest.objects {
+                    writeln!(stdout, "  {:<24} {:>12}  {}", o.name, o.records, o.file)?;
+                }
+            }
+            Ok(exit::OK)
+        }
+        Command::Lint(a) => {
+            let org = load(&a.fixture)?;
+            let findings = lint::lint(&org);
+            match a.format {
+                Format::Text => write!(stdout, "{}", lint::render_text(&findings))?,
+                Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&findings)?)?,
+            }
+            let failing = findings.iter().any(|f| f.severity >= a.fail_on);
+            Ok(if failing { exit::MISSED } else { exit::OK })
+        }
+    }
+}
+
+fn plan(org: &Org, records: u64, seed: u64) -> anyhow::Result<Plan<'_>> {
+    Plan::new(org, records, Seed(seed)).map_err(|e| {
+        anyhow::Error::new(Exit {
+            code: exit::USAGE,
+            message: format!("error: {e}"),
+        })
+    })
+}

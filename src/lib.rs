@@ -1,0 +1,16 @@
+//! leakdrill: a breach testbed and chaos harness for Salesforce-centred
+//! integration estates. See ARCHITECTURE.md for the map; this crate is the
+//! library behind the `leakdrill` binary, which is a thin shim over [`cli`].
+
+pub mod cli;
+pub mod diag;
+pub mod fixture;
+pub mod generate;
+pub mod lint;
+pub mod model;
+pub mod pii;
+pub mod seed;
+pub mod sfid;
+pub mod show;
+pub mod watermark;
+pub mod yaml;
