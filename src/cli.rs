@@ -160,7 +160,11 @@ pub fn main() -> ExitCode {
         Ok(c) => c,
         Err(e) => {
             let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { exit::USAGE } else { exit::OK });
+            return ExitCode::from(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
         }
     };
     match run(cli) {
@@ -185,7 +189,11 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let plan = plan(&org, a.records, a.seed)?;
             match a.format {
                 Format::Text => write!(stdout, "{}", show::render_text(&plan))?,
-                Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&show::render_json(&plan))?)?,
+                Format::Json => writeln!(
+                    stdout,
+                    "{}",
+                    serde_json::to_string_pretty(&show::render_json(&plan))?
+                )?,
             }
             Ok(exit::OK)
         }
@@ -210,8 +218,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             // Wall time only for the human summary line; never in files.
             #[allow(clippy::disallowed_methods)]
             let started = std::time::Instant::now();
-            let manifest = generate::generate(&plan, &a.out, threads, &|done, _| bar.set_position(done))
-                .with_context(|| format!("generating {}", a.out.display()))?;
+            let manifest =
+                generate::generate(&plan, &a.out, threads, &|done, _| bar.set_position(done))
+                    .with_context(|| format!("generating {}", a.out.display()))?;
             bar.finish_and_clear();
             if !a.quiet {
                 let secs = started.elapsed().as_secs_f64();

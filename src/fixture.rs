@@ -487,7 +487,9 @@ impl Validator<'_> {
             .collect();
         self.unique(
             "profile",
-            raw.profiles.iter().filter_map(|c| c.value.as_ref().map(|p| &p.name)),
+            raw.profiles
+                .iter()
+                .filter_map(|c| c.value.as_ref().map(|p| &p.name)),
         );
         let permission_sets: Vec<PermissionSet> = raw
             .permission_sets
@@ -495,7 +497,10 @@ impl Validator<'_> {
             .filter_map(|c| c.value.as_ref())
             .map(|p| PermissionSet {
                 name: p.name.value.clone(),
-                label: p.label.clone().unwrap_or_else(|| p.name.value.replace('_', " ")),
+                label: p
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| p.name.value.replace('_', " ")),
                 grants: self.grants(&objects, &p.system, &p.objects, &p.fields),
                 loc: p.name.loc,
             })
@@ -556,7 +561,9 @@ impl Validator<'_> {
             .collect();
         self.unique(
             "sandbox",
-            raw.sandboxes.iter().filter_map(|c| c.value.as_ref().map(|s| &s.name)),
+            raw.sandboxes
+                .iter()
+                .filter_map(|c| c.value.as_ref().map(|s| &s.name)),
         );
         org
     }
@@ -592,7 +599,11 @@ impl Validator<'_> {
                 None
             }
             Err(e) => {
-                self.err(s.loc, format!("invalid CIDR: {e}"), "for example 203.0.113.0/26");
+                self.err(
+                    s.loc,
+                    format!("invalid CIDR: {e}"),
+                    "for example 203.0.113.0/26",
+                );
                 None
             }
         }
@@ -608,7 +619,9 @@ impl Validator<'_> {
             };
             let country_ok = country.len() == 2 && country.chars().all(|c| c.is_ascii_uppercase());
             let region_ok = region.is_none_or(|r| {
-                (1..=3).contains(&r.len()) && r.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                (1..=3).contains(&r.len())
+                    && r.chars()
+                        .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
             });
             if !country_ok || !region_ok {
                 self.err(
@@ -619,7 +632,11 @@ impl Validator<'_> {
                 continue;
             }
             if s.weight.value == 0 {
-                self.err(s.weight.loc, "weight must be at least 1", "remove the entry instead");
+                self.err(
+                    s.weight.loc,
+                    "weight must be at least 1",
+                    "remove the entry instead",
+                );
             }
             let j = Jurisdiction {
                 country: country.to_owned(),
@@ -648,7 +665,10 @@ impl Validator<'_> {
     }
 
     fn networks(&mut self, raw: &[Checked<RawNetwork>]) -> Vec<Network> {
-        self.unique("network", raw.iter().filter_map(|c| c.value.as_ref().map(|n| &n.id)));
+        self.unique(
+            "network",
+            raw.iter().filter_map(|c| c.value.as_ref().map(|n| &n.id)),
+        );
         raw.iter()
             .filter_map(|c| c.value.as_ref())
             .filter_map(|n| {
@@ -666,10 +686,14 @@ impl Validator<'_> {
     }
 
     fn objects(&mut self, raw: &[Checked<RawObject>]) -> Vec<Object> {
-        self.unique("object", raw.iter().filter_map(|c| c.value.as_ref().map(|o| &o.name)));
+        self.unique(
+            "object",
+            raw.iter().filter_map(|c| c.value.as_ref().map(|o| &o.name)),
+        );
         self.unique(
             "key prefix",
-            raw.iter().filter_map(|c| c.value.as_ref().map(|o| &o.key_prefix)),
+            raw.iter()
+                .filter_map(|c| c.value.as_ref().map(|o| &o.key_prefix)),
         );
         let mut out: Vec<Object> = Vec::new();
         let mut percent_total = 0u32;
@@ -694,12 +718,20 @@ impl Validator<'_> {
                 }
                 RawVolume::PerParent { parent, ratio } => {
                     if !out.iter().any(|x| x.name == *parent) {
-                        let hint = if raw.iter().filter_map(|c| c.value.as_ref()).any(|x| x.name.value == *parent) {
+                        let hint = if raw
+                            .iter()
+                            .filter_map(|c| c.value.as_ref())
+                            .any(|x| x.name.value == *parent)
+                        {
                             "define the parent object before this one".to_owned()
                         } else {
                             suggest(parent, out.iter().map(|x| x.name.as_str()))
                         };
-                        self.err(o.volume.loc, format!("unknown parent object `{parent}`"), hint);
+                        self.err(
+                            o.volume.loc,
+                            format!("unknown parent object `{parent}`"),
+                            hint,
+                        );
                     }
                     if !(ratio.is_finite() && *ratio > 0.0 && *ratio <= 1000.0) {
                         self.err(
@@ -715,7 +747,11 @@ impl Validator<'_> {
                 }
                 RawVolume::Fixed(n) => {
                     if *n > 10_000_000 {
-                        self.err(o.volume.loc, format!("{n} fixed records is above the limit of 10,000,000"), "");
+                        self.err(
+                            o.volume.loc,
+                            format!("{n} fixed records is above the limit of 10,000,000"),
+                            "",
+                        );
                     }
                     Volume::Fixed { count: *n }
                 }
@@ -723,7 +759,10 @@ impl Validator<'_> {
             let fields = self.fields(o, &volume);
             out.push(Object {
                 name: o.name.value.clone(),
-                label: o.label.clone().unwrap_or_else(|| o.name.value.trim_end_matches("__c").replace('_', " ")),
+                label: o
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| o.name.value.trim_end_matches("__c").replace('_', " ")),
                 key_prefix: kp.clone(),
                 volume,
                 fields,
@@ -750,39 +789,76 @@ impl Validator<'_> {
     }
 
     fn fields(&mut self, o: &RawObject, volume: &Volume) -> Vec<Field> {
-        self.unique("field", o.fields.iter().filter_map(|c| c.value.as_ref().map(|f| &f.name)));
+        self.unique(
+            "field",
+            o.fields
+                .iter()
+                .filter_map(|c| c.value.as_ref().map(|f| &f.name)),
+        );
         let mut out = Vec::new();
         let mut has_parent_id = false;
         for f in o.fields.iter().filter_map(|c| c.value.as_ref()) {
-            if SYSTEM_FIELDS.iter().any(|s| s.eq_ignore_ascii_case(&f.name.value)) {
+            if SYSTEM_FIELDS
+                .iter()
+                .any(|s| s.eq_ignore_ascii_case(&f.name.value))
+            {
                 self.err(
                     f.name.loc,
-                    format!("`{}` is a system field every object already has", f.name.value),
+                    format!(
+                        "`{}` is a system field every object already has",
+                        f.name.value
+                    ),
                     "remove it; Id, Watermark__c and Jurisdiction__c are added automatically",
                 );
                 continue;
             }
-            let valid_name = f.name.value.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-                && f.name.value.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid_name = f
+                .name
+                .value
+                .chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic())
+                && f.name
+                    .value
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid_name {
-                self.err(f.name.loc, format!("`{}` is not a valid field API name", f.name.value), "letters, digits and underscores; custom fields end in __c");
+                self.err(
+                    f.name.loc,
+                    format!("`{}` is not a valid field API name", f.name.value),
+                    "letters, digits and underscores; custom fields end in __c",
+                );
             }
             let g = &f.generator;
             match &g.value {
                 Generator::ParentId => {
                     has_parent_id = true;
                     if !matches!(volume, Volume::PerParent { .. }) {
-                        self.err(g.loc, "`parent_id` needs an object with `volume: { per_parent: … }`", "");
+                        self.err(
+                            g.loc,
+                            "`parent_id` needs an object with `volume: { per_parent: … }`",
+                            "",
+                        );
                     }
                     if f.ftype != FieldType::Reference {
                         self.err(g.loc, "`parent_id` fields must have `type: reference`", "");
                     }
                 }
-                Generator::Money { min, max } if !(min.is_finite() && max.is_finite() && min <= max) => {
-                    self.err(g.loc, format!("money range {min}..{max} is empty"), "min must not exceed max");
+                Generator::Money { min, max }
+                    if !(min.is_finite() && max.is_finite() && min <= max) =>
+                {
+                    self.err(
+                        g.loc,
+                        format!("money range {min}..{max} is empty"),
+                        "min must not exceed max",
+                    );
                 }
                 Generator::Int { min, max } if min > max => {
-                    self.err(g.loc, format!("integer range {min}..{max} is empty"), "min must not exceed max");
+                    self.err(
+                        g.loc,
+                        format!("integer range {min}..{max} is empty"),
+                        "min must not exceed max",
+                    );
                 }
                 Generator::Choice(v) if v.is_empty() => {
                     self.err(g.loc, "`choice` needs at least one value", "");
@@ -800,7 +876,10 @@ impl Validator<'_> {
             }
             out.push(Field {
                 name: f.name.value.clone(),
-                label: f.label.clone().unwrap_or_else(|| f.name.value.trim_end_matches("__c").replace('_', " ")),
+                label: f
+                    .label
+                    .clone()
+                    .unwrap_or_else(|| f.name.value.trim_end_matches("__c").replace('_', " ")),
                 ftype: f.ftype,
                 class: f.class,
                 generator: g.value.clone(),
@@ -841,7 +920,9 @@ impl Validator<'_> {
             ..Default::default()
         };
         for (name, perms) in objs {
-            let Some(obj) = self.object_ref(objects, name) else { continue };
+            let Some(obj) = self.object_ref(objects, name) else {
+                continue;
+            };
             let mut p = ObjectPerms::default();
             for perm in perms {
                 match perm {
@@ -857,8 +938,12 @@ impl Validator<'_> {
             g.objects.insert(obj, p);
         }
         for (name, f) in fls {
-            let Some(obj) = self.object_ref(objects, name) else { continue };
-            let Some(object) = objects.iter().find(|o| o.name == obj) else { continue };
+            let Some(obj) = self.object_ref(objects, name) else {
+                continue;
+            };
+            let Some(object) = objects.iter().find(|o| o.name == obj) else {
+                continue;
+            };
             for (list, edit) in [(&f.read, false), (&f.edit, true)] {
                 for field in list {
                     match object.field(&field.value) {
@@ -885,7 +970,10 @@ impl Validator<'_> {
             Some(_) => self.err(
                 u.loc,
                 format!("username `{}` is not on a reserved test domain", u.value),
-                format!("use the fixture's email domain, e.g. name@{}", org.email_domain),
+                format!(
+                    "use the fixture's email domain, e.g. name@{}",
+                    org.email_domain
+                ),
             ),
             None => self.err(
                 u.loc,
@@ -904,7 +992,11 @@ impl Validator<'_> {
         time_zone: &Option<Spanned<String>>,
     ) -> (Vec<String>, Option<String>, String) {
         if org.profile(&profile.value).is_none() {
-            self.dangling("profile", profile, org.profiles.iter().map(|p| p.name.as_str()));
+            self.dangling(
+                "profile",
+                profile,
+                org.profiles.iter().map(|p| p.name.as_str()),
+            );
         }
         let mut sets = Vec::new();
         for ps in permission_sets {
@@ -935,12 +1027,22 @@ impl Validator<'_> {
         (sets, net, tz)
     }
 
-    fn users(&mut self, org: &Org, raw: &[Checked<RawUser>], wf: &[Checked<RawWorkforce>]) -> Vec<User> {
+    fn users(
+        &mut self,
+        org: &Org,
+        raw: &[Checked<RawUser>],
+        wf: &[Checked<RawWorkforce>],
+    ) -> Vec<User> {
         let mut out = Vec::new();
         for u in raw.iter().filter_map(|c| c.value.as_ref()) {
             self.check_username(org, &u.username);
-            let (sets, network, tz) =
-                self.user_refs(org, &u.profile, &u.permission_sets, &u.network, &u.time_zone);
+            let (sets, network, tz) = self.user_refs(
+                org,
+                &u.profile,
+                &u.permission_sets,
+                &u.network,
+                &u.time_zone,
+            );
             let (first, last) = match u.name.value.rsplit_once(' ') {
                 Some((f, l)) => (f.to_owned(), l.to_owned()),
                 None => (String::new(), u.name.value.clone()),
@@ -962,11 +1064,23 @@ impl Validator<'_> {
         }
         for w in wf.iter().filter_map(|c| c.value.as_ref()) {
             if w.count.value > 10_000 {
-                self.err(w.count.loc, format!("workforce of {} is above the limit of 10,000", w.count.value), "");
+                self.err(
+                    w.count.loc,
+                    format!(
+                        "workforce of {} is above the limit of 10,000",
+                        w.count.value
+                    ),
+                    "",
+                );
                 continue;
             }
-            let (sets, network, tz) =
-                self.user_refs(org, &w.profile, &w.permission_sets, &w.network, &w.time_zone);
+            let (sets, network, tz) = self.user_refs(
+                org,
+                &w.profile,
+                &w.permission_sets,
+                &w.network,
+                &w.time_zone,
+            );
             for i in 1..=w.count.value {
                 // Workforce names are fixed per index so usernames stay stable
                 // across seeds (scenarios refer to them).
@@ -1002,7 +1116,10 @@ impl Validator<'_> {
     }
 
     fn connected_apps(&mut self, org: &Org, raw: &[Checked<RawConnectedApp>]) -> Vec<ConnectedApp> {
-        self.unique("connected app", raw.iter().filter_map(|c| c.value.as_ref().map(|a| &a.name)));
+        self.unique(
+            "connected app",
+            raw.iter().filter_map(|c| c.value.as_ref().map(|a| &a.name)),
+        );
         raw.iter()
             .filter_map(|c| c.value.as_ref())
             .map(|a| {
@@ -1072,11 +1189,18 @@ impl Validator<'_> {
     }
 
     fn integrations(&mut self, org: &Org, raw: &[Checked<RawIntegration>]) -> Vec<Integration> {
-        self.unique("integration", raw.iter().filter_map(|c| c.value.as_ref().map(|i| &i.id)));
+        self.unique(
+            "integration",
+            raw.iter().filter_map(|c| c.value.as_ref().map(|i| &i.id)),
+        );
         let mut out = Vec::new();
         for i in raw.iter().filter_map(|c| c.value.as_ref()) {
             if org.user(&i.user.value).is_none() {
-                self.dangling("user", &i.user, org.users.iter().map(|u| u.username.as_str()));
+                self.dangling(
+                    "user",
+                    &i.user,
+                    org.users.iter().map(|u| u.username.as_str()),
+                );
             }
             if let Some(app) = &i.connected_app
                 && org.connected_app(&app.value).is_none()
@@ -1088,7 +1212,11 @@ impl Validator<'_> {
                 );
             }
             if org.network(&i.network.value).is_none() {
-                self.dangling("network", &i.network, org.networks.iter().map(|n| n.id.as_str()));
+                self.dangling(
+                    "network",
+                    &i.network,
+                    org.networks.iter().map(|n| n.id.as_str()),
+                );
             }
             let objects: Vec<String> = i
                 .objects
@@ -1099,15 +1227,35 @@ impl Validator<'_> {
                 let mut v = Vec::new();
                 for f in list {
                     let Some((o, name)) = f.value.split_once('.') else {
-                        self.err(f.loc, format!("`{}` is not `Object.Field`", f.value), "for example Contact.Email");
+                        self.err(
+                            f.loc,
+                            format!("`{}` is not `Object.Field`", f.value),
+                            "for example Contact.Email",
+                        );
                         continue;
                     };
                     match org.object(o) {
-                        None => self.dangling("object", &Spanned { loc: f.loc, value: o.to_owned() }, org.objects.iter().map(|x| x.name.as_str())),
+                        None => self.dangling(
+                            "object",
+                            &Spanned {
+                                loc: f.loc,
+                                value: o.to_owned(),
+                            },
+                            org.objects.iter().map(|x| x.name.as_str()),
+                        ),
                         Some(obj) => match obj.field(name) {
                             Some(fd) => v.push((obj.name.clone(), fd.name.clone())),
-                            None if SYSTEM_FIELDS.contains(&name) => v.push((obj.name.clone(), name.to_owned())),
-                            None => self.dangling(&format!("field on {}", obj.name), &Spanned { loc: f.loc, value: name.to_owned() }, obj.fields.iter().map(|x| x.name.as_str())),
+                            None if SYSTEM_FIELDS.contains(&name) => {
+                                v.push((obj.name.clone(), name.to_owned()))
+                            }
+                            None => self.dangling(
+                                &format!("field on {}", obj.name),
+                                &Spanned {
+                                    loc: f.loc,
+                                    value: name.to_owned(),
+                                },
+                                obj.fields.iter().map(|x| x.name.as_str()),
+                            ),
                         },
                     }
                 }
@@ -1118,19 +1266,30 @@ impl Validator<'_> {
                 RawSchedule::Every(s) => match parse_minutes(&s.value) {
                     Some(m) if m > 0 => Schedule::EveryMinutes(m),
                     _ => {
-                        self.err(s.loc, format!("`{}` is not a period", s.value), "use minutes or hours such as 15m, 1h, 6h");
+                        self.err(
+                            s.loc,
+                            format!("`{}` is not a period", s.value),
+                            "use minutes or hours such as 15m, 1h, 6h",
+                        );
                         Schedule::OnDemand
                     }
                 },
                 RawSchedule::DailyAt(s) => match parse_hhmm(&s.value) {
                     Some((hour, minute)) => Schedule::DailyAt { hour, minute },
                     None => {
-                        self.err(s.loc, format!("`{}` is not a time of day", s.value), "use HH:MM in 24-hour form, quoted: \"02:30\"");
+                        self.err(
+                            s.loc,
+                            format!("`{}` is not a time of day", s.value),
+                            "use HH:MM in 24-hour form, quoted: \"02:30\"",
+                        );
                         Schedule::OnDemand
                     }
                 },
             };
-            let residency = i.residency.as_ref().map(|r| r.iter().map(|c| self.country(c)).collect());
+            let residency = i
+                .residency
+                .as_ref()
+                .map(|r| r.iter().map(|c| self.country(c)).collect());
             out.push(Integration {
                 id: i.id.value.clone(),
                 title: i.title.clone(),

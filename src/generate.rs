@@ -104,30 +104,46 @@ pub fn generate(
             .map_err(io(&path))?;
         let count = plan.count(oi);
         let chunks = count.div_ceil(CHUNK_RECORDS);
-        let mut next = 0u64;
-        while next < chunks {
-            let batch: Vec<u64> = (next..chunks.min(next + threads as u64)).collect();
-            next += batch.len() as u64;
-            let results: Vec<(Vec<u8>, BTreeMap<String, u64>)> = std::thread::scope(|s| {
-                let handles: Vec<_> = batch
-                    .iter()
-                    .map(|&c| s.spawn(move || chunk(plan, oi, c * CHUNK_RECORDS, ((c + 1) * CHUNK_RECORDS).min(count))))
+        let batch_chunks = threads as u64;
+        let batches = chunks.div_ceil(batch_chunks);
+        // Double buffering: workers generate batch k while this thread writes
+        // batch k-1, so at most two batches are in memory.
+        let mut ready: Vec<Chunk> = Vec::new();
+        for k in 0..=batches {
+            let write_result = std::thread::scope(|s| {
+                let handles: Vec<_> = (k * batch_chunks..((k + 1) * batch_chunks).min(chunks))
+                    .filter(|_| k < batches)
+                    .map(|c| {
+                        s.spawn(move || {
+                            chunk(
+                                plan,
+                                oi,
+                                c * CHUNK_RECORDS,
+                                ((c + 1) * CHUNK_RECORDS).min(count),
+                            )
+                        })
+                    })
                     .collect();
-                handles
-                    .into_iter()
-                    .map(|h| h.join().unwrap_or_default())
-                    .collect()
-            });
-            for (bytes, juris) in results {
-                w.write_all(&bytes).map_err(io(&path))?;
-                for (k, v) in juris {
-                    *by_juris.entry(k).or_insert(0) += v;
+                let mut res: Result<u64, GenerateError> = Ok(0);
+                for done in ready.drain(..) {
+                    if let Err(e) = w.write_all(&done.bytes) {
+                        res = Err(GenerateError::Io {
+                            path: path.clone(),
+                            source: e,
+                        });
+                        break;
+                    }
+                    for (j, v) in done.juris {
+                        *by_juris.entry(j).or_insert(0) += v;
+                    }
+                    res = res.map(|n| n + done.records);
                 }
-            }
-            written += batch
-                .iter()
-                .map(|&c| ((c + 1) * CHUNK_RECORDS).min(count) - c * CHUNK_RECORDS)
-                .sum::<u64>();
+                let next: Vec<Chunk> = handles.into_iter().filter_map(|h| h.join().ok()).collect();
+                (res, next)
+            });
+            let (res, next) = write_result;
+            written += res?;
+            ready = next;
             progress(written.min(total), total);
         }
         w.flush().map_err(io(&path))?;
@@ -166,7 +182,7 @@ pub fn generate(
         total_records: total,
         watermark: WatermarkInfo {
             field: "Watermark__c",
-            format: "ld + 25 Crockford base32 characters; `leakdrill trace` decodes seed, object and record",
+            format: "ld + 25 Crockford base32 characters encoding the run seed, the object's key prefix and the record index (src/watermark.rs)",
             also_in: "email plus-tags and payment tokens",
         },
         objects,
@@ -180,9 +196,16 @@ pub fn generate(
     Ok(manifest)
 }
 
-/// Records `[from, to)` of object `oi` as CSV bytes, plus subject counts per
-/// jurisdiction for person objects.
-fn chunk(plan: &Plan<'_>, oi: usize, from: u64, to: u64) -> (Vec<u8>, BTreeMap<String, u64>) {
+/// One generated chunk: CSV bytes, record count and, for person objects,
+/// subjects per jurisdiction.
+struct Chunk {
+    bytes: Vec<u8>,
+    records: u64,
+    juris: BTreeMap<String, u64>,
+}
+
+/// Records `[from, to)` of object `oi`.
+fn chunk(plan: &Plan<'_>, oi: usize, from: u64, to: u64) -> Chunk {
     let mut out = Vec::with_capacity(((to - from) * 256) as usize);
     let mut row: Vec<String> = Vec::new();
     let mut juris: BTreeMap<String, u64> = BTreeMap::new();
@@ -200,7 +223,11 @@ fn chunk(plan: &Plan<'_>, oi: usize, from: u64, to: u64) -> (Vec<u8>, BTreeMap<S
             }
         }
     }
-    (out, juris)
+    Chunk {
+        bytes: out,
+        records: to - from,
+        juris,
+    }
 }
 
 fn csv_line<'a>(fields: impl Iterator<Item = &'a [u8]>) -> Vec<u8> {

@@ -15,9 +15,7 @@ use serde::Serialize;
 use crate::diag::Loc;
 use crate::model::*;
 
-#[derive(
-    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum,
-)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     Info,
@@ -47,21 +45,66 @@ pub struct Rule {
 }
 
 pub const RULES: &[Rule] = &[
-    Rule { id: "integration-view-all-data", summary: "an integration user holds View All Data or Modify All Data" },
-    Rule { id: "integration-reads-unused-sensitive-fields", summary: "an integration user can read sensitive fields its integration never uses" },
-    Rule { id: "sensitive-field-open-fls", summary: "a sensitive custom field is readable by most profiles (FLS never restricted)" },
-    Rule { id: "replayable-refresh-token", summary: "a connected app's refresh tokens never expire and work from any IP" },
-    Rule { id: "connected-app-relaxed-ip", summary: "a connected app relaxes IP restrictions" },
-    Rule { id: "refresh-token-never-expires", summary: "a connected app's refresh tokens are valid until revoked" },
-    Rule { id: "connected-app-full-scope", summary: "a connected app requests the `full` scope" },
-    Rule { id: "connected-app-self-authorize", summary: "any user may authorise a connected app" },
-    Rule { id: "plaintext-webhook", summary: "an integration sends record data over plain HTTP" },
-    Rule { id: "pii-in-third-party-logs", summary: "an integration writes personal data to a third-party log sink" },
-    Rule { id: "unmasked-sandbox", summary: "a sandbox holds unmasked copies of personal data" },
-    Rule { id: "residency-violation", summary: "an integration sends data outside the countries its residency rule allows" },
-    Rule { id: "api-user-without-ip-ranges", summary: "an API integration user can log in from any IP" },
-    Rule { id: "integration-user-not-api-only", summary: "an integration user can also log in to the UI" },
-    Rule { id: "inactive-user-still-authorized", summary: "a deactivated user is still authorised for a connected app" },
+    Rule {
+        id: "integration-view-all-data",
+        summary: "an integration user holds View All Data or Modify All Data",
+    },
+    Rule {
+        id: "integration-reads-unused-sensitive-fields",
+        summary: "an integration user can read sensitive fields its integration never uses",
+    },
+    Rule {
+        id: "sensitive-field-open-fls",
+        summary: "a sensitive custom field is readable by most profiles (FLS never restricted)",
+    },
+    Rule {
+        id: "replayable-refresh-token",
+        summary: "a connected app's refresh tokens never expire and work from any IP",
+    },
+    Rule {
+        id: "connected-app-relaxed-ip",
+        summary: "a connected app relaxes IP restrictions",
+    },
+    Rule {
+        id: "refresh-token-never-expires",
+        summary: "a connected app's refresh tokens are valid until revoked",
+    },
+    Rule {
+        id: "connected-app-full-scope",
+        summary: "a connected app requests the `full` scope",
+    },
+    Rule {
+        id: "connected-app-self-authorize",
+        summary: "any user may authorise a connected app",
+    },
+    Rule {
+        id: "plaintext-webhook",
+        summary: "an integration sends record data over plain HTTP",
+    },
+    Rule {
+        id: "pii-in-third-party-logs",
+        summary: "an integration writes personal data to a third-party log sink",
+    },
+    Rule {
+        id: "unmasked-sandbox",
+        summary: "a sandbox holds unmasked copies of personal data",
+    },
+    Rule {
+        id: "residency-violation",
+        summary: "an integration sends data outside the countries its residency rule allows",
+    },
+    Rule {
+        id: "api-user-without-ip-ranges",
+        summary: "an API integration user can log in from any IP",
+    },
+    Rule {
+        id: "integration-user-not-api-only",
+        summary: "an integration user can also log in to the UI",
+    },
+    Rule {
+        id: "inactive-user-still-authorized",
+        summary: "a deactivated user is still authorised for a connected app",
+    },
 ];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -81,7 +124,14 @@ struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn add(&mut self, rule: &'static str, severity: Severity, loc: Loc, message: String, fix: String) {
+    fn add(
+        &mut self,
+        rule: &'static str,
+        severity: Severity,
+        loc: Loc,
+        message: String,
+        fix: String,
+    ) {
         debug_assert!(RULES.iter().any(|r| r.id == rule), "unknown rule {rule}");
         self.out.push(Finding {
             rule,
@@ -95,7 +145,10 @@ impl Ctx<'_> {
 
 /// Every finding for `org`, in file order.
 pub fn lint(org: &Org) -> Vec<Finding> {
-    let mut cx = Ctx { org, out: Vec::new() };
+    let mut cx = Ctx {
+        org,
+        out: Vec::new(),
+    };
     users(&mut cx);
     fields(&mut cx);
     apps(&mut cx);
@@ -117,11 +170,17 @@ pub fn lint(org: &Org) -> Vec<Finding> {
 /// Which of the user's grants (profile or permission set) gives `p`.
 fn granted_by(org: &Org, user: &User, p: SystemPermission) -> Vec<String> {
     let mut v = Vec::new();
-    if org.profile(&user.profile).is_some_and(|x| x.grants.system.contains(&p)) {
+    if org
+        .profile(&user.profile)
+        .is_some_and(|x| x.grants.system.contains(&p))
+    {
         v.push(format!("profile `{}`", user.profile));
     }
     for ps in &user.permission_sets {
-        if org.permission_set(ps).is_some_and(|x| x.grants.system.contains(&p)) {
+        if org
+            .permission_set(ps)
+            .is_some_and(|x| x.grants.system.contains(&p))
+        {
             v.push(format!("permission set `{ps}`"));
         }
     }
@@ -134,7 +193,11 @@ fn users(cx: &mut Ctx<'_>) {
         let eff = org.effective(u);
         if eff.has(SystemPermission::ViewAllData) {
             let modify = eff.has(SystemPermission::ModifyAllData);
-            let perm = if modify { SystemPermission::ModifyAllData } else { SystemPermission::ViewAllData };
+            let perm = if modify {
+                SystemPermission::ModifyAllData
+            } else {
+                SystemPermission::ViewAllData
+            };
             let via = granted_by(org, u, perm).join(" and ");
             cx.add(
                 "integration-view-all-data",
@@ -148,7 +211,9 @@ fn users(cx: &mut Ctx<'_>) {
                 "grant object Read (and View All only on the objects the integration extracts) through a dedicated permission set; remove View All Data".into(),
             );
         }
-        let ranges = org.profile(&u.profile).map_or(0, |p| p.login_ip_ranges.len());
+        let ranges = org
+            .profile(&u.profile)
+            .map_or(0, |p| p.login_ip_ranges.len());
         if eff.has(SystemPermission::ApiEnabled) && ranges == 0 && u.active {
             cx.add(
                 "api-user-without-ip-ranges",
@@ -179,7 +244,11 @@ fn users(cx: &mut Ctx<'_>) {
             );
         }
         // Sensitive fields readable but unused by every integration of this user.
-        let integrations: Vec<&Integration> = org.integrations.iter().filter(|i| i.user == u.username).collect();
+        let integrations: Vec<&Integration> = org
+            .integrations
+            .iter()
+            .filter(|i| i.user == u.username)
+            .collect();
         if integrations.is_empty() || integrations.iter().any(|i| i.fields_used.is_none()) {
             continue;
         }
@@ -192,7 +261,11 @@ fn users(cx: &mut Ctx<'_>) {
             let unused: Vec<&str> = o
                 .fields
                 .iter()
-                .filter(|f| f.class.is_sensitive() && eff.field(o, f).read && !used.contains(&(o.name.as_str(), f.name.as_str())))
+                .filter(|f| {
+                    f.class.is_sensitive()
+                        && eff.field(o, f).read
+                        && !used.contains(&(o.name.as_str(), f.name.as_str()))
+                })
                 .map(|f| f.name.as_str())
                 .collect();
             if unused.is_empty() {
@@ -216,7 +289,11 @@ fn users(cx: &mut Ctx<'_>) {
         }
     }
     for u in org.users.iter().filter(|u| !u.active) {
-        for app in org.connected_apps.iter().filter(|a| a.authorized_users.contains(&u.username)) {
+        for app in org
+            .connected_apps
+            .iter()
+            .filter(|a| a.authorized_users.contains(&u.username))
+        {
             cx.add(
                 "inactive-user-still-authorized",
                 Severity::Low,
@@ -235,13 +312,23 @@ fn fields(cx: &mut Ctx<'_>) {
     let org = cx.org;
     let n_profiles = org.profiles.len();
     for o in &org.objects {
-        for f in o.fields.iter().filter(|f| f.class.is_sensitive() && f.is_custom()) {
+        for f in o
+            .fields
+            .iter()
+            .filter(|f| f.class.is_sensitive() && f.is_custom())
+        {
             let readers: Vec<&str> = org
                 .profiles
                 .iter()
                 .filter(|p| {
                     let key = (o.name.clone(), f.name.clone());
-                    let op = p.grants.objects.get(&o.name).copied().unwrap_or_default().closed();
+                    let op = p
+                        .grants
+                        .objects
+                        .get(&o.name)
+                        .copied()
+                        .unwrap_or_default()
+                        .closed();
                     let fls = p.grants.fields.get(&key).is_some_and(|x| x.read || x.edit);
                     op.read && (fls || op.view_all_fields)
                 })
@@ -270,8 +357,11 @@ fn fields(cx: &mut Ctx<'_>) {
 
 fn apps(cx: &mut Ctx<'_>) {
     for app in &cx.org.connected_apps {
-        let issues_refresh = app.scopes.contains("refresh_token") || app.scopes.contains("offline_access") || app.scopes.contains("full");
-        let never_expires = issues_refresh && app.refresh_token_policy == RefreshTokenPolicy::UntilRevoked;
+        let issues_refresh = app.scopes.contains("refresh_token")
+            || app.scopes.contains("offline_access")
+            || app.scopes.contains("full");
+        let never_expires =
+            issues_refresh && app.refresh_token_policy == RefreshTokenPolicy::UntilRevoked;
         let relaxed = app.ip_relaxation == IpRelaxation::Relax;
         if never_expires && relaxed {
             cx.add(
@@ -323,7 +413,11 @@ fn apps(cx: &mut Ctx<'_>) {
 }
 
 fn personal(carries: &BTreeSet<Classification>) -> Vec<&'static str> {
-    carries.iter().filter(|c| c.is_personal()).map(|c| c.as_str()).collect()
+    carries
+        .iter()
+        .filter(|c| c.is_personal())
+        .map(|c| c.as_str())
+        .collect()
 }
 
 fn integrations(cx: &mut Ctx<'_>) {
@@ -419,7 +513,13 @@ pub fn render_text(findings: &[Finding]) -> String {
         let _ = writeln!(s, "   = fix: {}\n", f.fix);
     }
     let mut counts = Vec::new();
-    for sev in [Severity::Critical, Severity::High, Severity::Medium, Severity::Low, Severity::Info] {
+    for sev in [
+        Severity::Critical,
+        Severity::High,
+        Severity::Medium,
+        Severity::Low,
+        Severity::Info,
+    ] {
         let n = findings.iter().filter(|f| f.severity == sev).count();
         if n > 0 {
             counts.push(format!("{n} {}", sev.as_str()));

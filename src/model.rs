@@ -154,13 +154,21 @@ pub enum Generator {
     /// Random IPv4 in TEST-NET-1/2/3.
     TestNetIp,
     /// An amount between `min` and `max`, two decimals.
-    Money { min: f64, max: f64 },
+    Money {
+        min: f64,
+        max: f64,
+    },
     /// An integer between `min` and `max`.
-    Int { min: i64, max: i64 },
+    Int {
+        min: i64,
+        max: i64,
+    },
     /// One of these values, uniformly.
     Choice(Vec<String>),
     /// A date within the last `days` days before 2026-01-01.
-    RecentDate { days: u32 },
+    RecentDate {
+        days: u32,
+    },
     Boolean,
     /// A few words of lorem text.
     Sentence,
@@ -449,7 +457,9 @@ pub struct Object {
 
 impl Object {
     pub fn field(&self, name: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.name.eq_ignore_ascii_case(name))
+        self.fields
+            .iter()
+            .find(|f| f.name.eq_ignore_ascii_case(name))
     }
     pub fn is_person(&self) -> bool {
         matches!(self.volume, Volume::Subjects { .. })
@@ -588,7 +598,10 @@ pub enum IntegrationKind {
 pub enum Schedule {
     EveryMinutes(u32),
     /// Daily at `HH:MM` in the org's time zone.
-    DailyAt { hour: u8, minute: u8 },
+    DailyAt {
+        hour: u8,
+        minute: u8,
+    },
     /// Triggered by record changes / user activity in business hours.
     OnDemand,
 }
@@ -732,7 +745,9 @@ impl Effective {
 
 impl Org {
     pub fn object(&self, name: &str) -> Option<&Object> {
-        self.objects.iter().find(|o| o.name.eq_ignore_ascii_case(name))
+        self.objects
+            .iter()
+            .find(|o| o.name.eq_ignore_ascii_case(name))
     }
     pub fn user(&self, username: &str) -> Option<&User> {
         self.users.iter().find(|u| u.username == username)
@@ -802,7 +817,12 @@ mod tests {
         assert!(!c.contains(Ipv4Addr::new(203, 0, 113, 96)));
         assert_eq!(c.size(), 32);
         assert!(TEST_NETS[2].covers(c));
-        assert!("203.0.113.65/27".parse::<Cidr>().unwrap_err().contains("host bits"));
+        assert!(
+            "203.0.113.65/27"
+                .parse::<Cidr>()
+                .unwrap_err()
+                .contains("host bits")
+        );
         assert!("10.0.0.0/33".parse::<Cidr>().is_err());
     }
 

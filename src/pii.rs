@@ -33,7 +33,11 @@ pub enum PlanError {
     #[error("--records {got} is above the limit of {limit} data subjects")]
     TooManySubjects { got: u64, limit: u64 },
     #[error("object {object} would get {got} records, above the limit of {limit} per object")]
-    TooManyRecords { object: String, got: u64, limit: u64 },
+    TooManyRecords {
+        object: String,
+        got: u64,
+        limit: u64,
+    },
 }
 
 /// Names for generated workforce users, fixed so usernames and names stay
@@ -82,6 +86,8 @@ struct ObjPlan {
     count: u64,
     parent: Option<usize>,
     field_seeds: Vec<Seed>,
+    jurisdiction_seed: Seed,
+    persona_seed: Seed,
     needs_persona: bool,
 }
 
@@ -155,6 +161,8 @@ impl<'o> Plan<'o> {
                 count,
                 parent,
                 field_seeds: o.fields.iter().map(|f| obj_seed.fork(&f.name)).collect(),
+                jurisdiction_seed: seed.fork("jurisdiction").fork(&o.name),
+                persona_seed: seed.fork("persona").fork(&o.name),
                 needs_persona: o.fields.iter().any(|f| {
                     matches!(
                         f.generator,
@@ -217,24 +225,14 @@ impl<'o> Plan<'o> {
     /// The jurisdiction of a data subject, drawn from the population mix.
     pub fn subject_jurisdiction(&self, person: usize, i: u64) -> &'o Jurisdiction {
         let total = *self.cum_weights.last().unwrap_or(&1);
-        let mut rng = self
-            .seed
-            .fork("jurisdiction")
-            .fork(&self.org.objects[person].name)
-            .fork_index(i)
-            .rng();
+        let mut rng = self.objs[person].jurisdiction_seed.fork_index(i).rng();
         let r = rng.random_range(0..total.max(1));
         let k = self.cum_weights.partition_point(|w| *w <= r);
         &self.org.population[k.min(self.org.population.len() - 1)].jurisdiction
     }
 
     pub fn persona(&self, person: usize, i: u64, country: &str) -> Persona {
-        let mut rng = self
-            .seed
-            .fork("persona")
-            .fork(&self.org.objects[person].name)
-            .fork_index(i)
-            .rng();
+        let mut rng = self.objs[person].persona_seed.fork_index(i).rng();
         let (firsts, lasts) = name_lists(country);
         Persona {
             first: firsts[rng.random_range(0..firsts.len())],
@@ -249,7 +247,12 @@ impl<'o> Plan<'o> {
     /// Column names of `object`'s export, system fields first.
     pub fn header(&self, object: usize) -> Vec<&'o str> {
         let mut h = vec!["Id", "Watermark__c", "Jurisdiction__c"];
-        h.extend(self.org.objects[object].fields.iter().map(|f| f.name.as_str()));
+        h.extend(
+            self.org.objects[object]
+                .fields
+                .iter()
+                .map(|f| f.name.as_str()),
+        );
         h
     }
 
@@ -343,6 +346,14 @@ fn pick<'a>(rng: &mut Rng, list: &[&'a str]) -> &'a str {
 
 /// Lower-case ASCII letters and digits of `s` (transliterated).
 fn ascii_slug(s: &str, out: &mut String) {
+    if s.is_ascii() {
+        out.extend(
+            s.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .map(|c| c.to_ascii_lowercase()),
+        );
+        return;
+    }
     for c in deunicode::deunicode(s).chars() {
         if c.is_ascii_alphanumeric() {
             out.push(c.to_ascii_lowercase());
@@ -490,12 +501,15 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             let _ = write!(out, "{}", net.nth(rng.random_range(1..255u64)));
         }
         Generator::Money { min, max } => {
-            let v = if max > min {
-                rng.random_range(*min..*max)
+            // Whole cents, formatted as integers (no float formatting).
+            let (lo, hi) = ((min * 100.0).round() as i64, (max * 100.0).round() as i64);
+            let cents = if hi > lo {
+                rng.random_range(lo..hi)
             } else {
-                *min
+                lo
             };
-            let _ = write!(out, "{v:.2}");
+            let sign = if cents < 0 { "-" } else { "" };
+            let _ = write!(out, "{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100);
         }
         Generator::Int { min, max } => {
             let _ = write!(out, "{}", rng.random_range(*min..=*max));
@@ -506,9 +520,16 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             }
         }
         Generator::RecentDate { days } => {
-            push_date(out, ANCHOR_DAYS - rng.random_range(1..=i64::from(*days).max(1)));
+            push_date(
+                out,
+                ANCHOR_DAYS - rng.random_range(1..=i64::from(*days).max(1)),
+            );
         }
-        Generator::Boolean => out.push_str(if rng.random_bool(0.5) { "true" } else { "false" }),
+        Generator::Boolean => out.push_str(if rng.random_bool(0.5) {
+            "true"
+        } else {
+            "false"
+        }),
         Generator::Sentence => {
             for k in 0..6 {
                 if k > 0 {

@@ -5,7 +5,6 @@
 //! Owns: seed forking and the RNG type. Must not: read OS entropy or the
 //! clock (the only source of randomness is the user's `--seed`).
 
-use rand::SeedableRng;
 use rand_pcg::Pcg64Mcg;
 
 /// The RNG used everywhere: PCG64 (MCG variant), a fixed, documented
@@ -48,7 +47,11 @@ impl Seed {
     }
 
     pub fn rng(self) -> Rng {
-        Rng::seed_from_u64(self.0)
+        // 128-bit state from two mixes of the seed: cheaper than
+        // `seed_from_u64`'s expansion, and fixed by this code, not by rand.
+        let hi = u128::from(mix(self.0 ^ 0x243F_6A88_85A3_08D3));
+        let lo = u128::from(mix(self.0));
+        Rng::new((hi << 64) | lo)
     }
 }
 

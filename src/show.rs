@@ -41,7 +41,10 @@ pub fn permission_table(org: &Org) -> String {
     for u in &org.users {
         let workforce = u.workforce;
         if workforce {
-            if seen_workforce.iter().any(|(p, ps)| *p == u.profile && *ps == u.permission_sets.as_slice()) {
+            if seen_workforce
+                .iter()
+                .any(|(p, ps)| *p == u.profile && *ps == u.permission_sets.as_slice())
+            {
                 continue;
             }
             seen_workforce.push((&u.profile, &u.permission_sets));
@@ -52,7 +55,11 @@ pub fn permission_table(org: &Org) -> String {
             .filter(|(p, _)| eff.has(*p))
             .map(|(_, n)| *n)
             .collect();
-        let n = org.users.iter().filter(|x| x.workforce && x.loc == u.loc).count();
+        let n = org
+            .users
+            .iter()
+            .filter(|x| x.workforce && x.loc == u.loc)
+            .count();
         let who = if workforce {
             format!("{} (and {} more like it)", u.username, n - 1)
         } else {
@@ -73,7 +80,11 @@ pub fn permission_table(org: &Org) -> String {
             } else {
                 format!(" sets={}", u.permission_sets.join(","))
             },
-            if sys.is_empty() { "-".into() } else { sys.join(",") }
+            if sys.is_empty() {
+                "-".into()
+            } else {
+                sys.join(",")
+            }
         );
         for o in &org.objects {
             let op = eff.object(&o.name);
@@ -149,9 +160,16 @@ pub fn render_text(plan: &Plan<'_>) -> String {
         "\nobjects (for {} data subjects, seed {}):",
         plan.subjects, plan.seed.0
     );
-    let _ = writeln!(s, "  {:<22} {:<6} {:>10}  fields by class", "object", "prefix", "records");
+    let _ = writeln!(
+        s,
+        "  {:<22} {:<6} {:>10}  fields by class",
+        "object", "prefix", "records"
+    );
     for (i, o) in org.objects.iter().enumerate() {
-        let classes: Vec<String> = class_counts(o).iter().map(|(c, n)| format!("{c}:{n}")).collect();
+        let classes: Vec<String> = class_counts(o)
+            .iter()
+            .map(|(c, n)| format!("{c}:{n}"))
+            .collect();
         let _ = writeln!(
             s,
             "  {:<22} {:<6} {:>10}  {}",
@@ -161,7 +179,10 @@ pub fn render_text(plan: &Plan<'_>) -> String {
             classes.join(" ")
         );
     }
-    let _ = writeln!(s, "\nusers and effective permissions (C R E D, +VA view all, +MA modify all, +VF view all fields):");
+    let _ = writeln!(
+        s,
+        "\nusers and effective permissions (C R E D, +VA view all, +MA modify all, +VF view all fields):"
+    );
     for line in permission_table(org).lines() {
         let _ = writeln!(s, "  {line}");
     }
@@ -179,8 +200,16 @@ pub fn render_text(plan: &Plan<'_>) -> String {
             a.scopes.iter().cloned().collect::<Vec<_>>().join(","),
             a.ip_relaxation,
             policy,
-            if a.rotate_refresh_tokens { ", rotated" } else { "" },
-            if a.admin_approved_only { ", admin-approved users only" } else { "" }
+            if a.rotate_refresh_tokens {
+                ", rotated"
+            } else {
+                ""
+            },
+            if a.admin_approved_only {
+                ", admin-approved users only"
+            } else {
+                ""
+            }
         );
     }
     let _ = writeln!(s, "\nintegrations:");
@@ -265,7 +294,10 @@ pub fn render_json(plan: &Plan<'_>) -> Value {
                         .filter(|f| eff.field(o, f).read)
                         .map(|f| f.name.as_str())
                         .collect();
-                    (o.name.as_str(), json!({"access": eff.object(&o.name), "readable_fields": readable}))
+                    (
+                        o.name.as_str(),
+                        json!({"access": eff.object(&o.name), "readable_fields": readable}),
+                    )
                 })
                 .collect();
             json!({

@@ -109,8 +109,7 @@ pub fn scan(text: &str) -> Vec<Mark> {
         if boundary_before && b[i..i + 2].eq_ignore_ascii_case(b"ld") {
             let end = i + TOKEN_LEN;
             let boundary_after = end == b.len() || !b[end].is_ascii_alphanumeric();
-            if boundary_after
-                && let Some(m) = std::str::from_utf8(&b[i..end]).ok().and_then(decode)
+            if boundary_after && let Some(m) = std::str::from_utf8(&b[i..end]).ok().and_then(decode)
             {
                 out.push(m);
                 i = end;
@@ -131,7 +130,10 @@ mod tests {
         let t = encode(Seed(u64::MAX), "a0B", 123_456).unwrap();
         assert_eq!(t.len(), TOKEN_LEN);
         let m = decode(&t).unwrap();
-        assert_eq!((m.seed, m.key_prefix.as_str(), m.index), (u64::MAX, "a0B", 123_456));
+        assert_eq!(
+            (m.seed, m.key_prefix.as_str(), m.index),
+            (u64::MAX, "a0B", 123_456)
+        );
         assert_eq!(decode(&t.to_ascii_uppercase()), Some(m.clone()));
         let line = format!("POST /ingest email=jo.doe+{t}@example.com ok");
         assert_eq!(scan(&line), vec![m]);

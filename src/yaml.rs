@@ -31,7 +31,10 @@ pub struct Node {
 #[derive(Debug, Clone, PartialEq)]
 pub enum NodeKind {
     /// A scalar; `plain` is false for quoted and block scalars (always strings).
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -484,7 +487,9 @@ impl<'de, 'a, 'f> Deserializer<'de> for NodeDe<'a, 'f> {
         if plain && is_null(text) {
             return Err(self.invalid("a string"));
         }
-        visitor.visit_str(text).map_err(|e: Error| e.at(self.node.loc))
+        visitor
+            .visit_str(text)
+            .map_err(|e: Error| e.at(self.node.loc))
     }
 
     fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, Error> {
@@ -543,7 +548,11 @@ impl<'de, 'a, 'f> Deserializer<'de> for NodeDe<'a, 'f> {
         }
     }
 
-    fn deserialize_tuple<V: Visitor<'de>>(self, _len: usize, visitor: V) -> Result<V::Value, Error> {
+    fn deserialize_tuple<V: Visitor<'de>>(
+        self,
+        _len: usize,
+        visitor: V,
+    ) -> Result<V::Value, Error> {
         self.deserialize_seq(visitor)
     }
 
@@ -589,10 +598,14 @@ impl<'de, 'a, 'f> Deserializer<'de> for NodeDe<'a, 'f> {
                 known.push(entry);
             } else {
                 let hint = suggest(key, fields.iter().copied());
-                if let Some(f) = fields.iter().find(|f| hint == format!("did you mean `{f}`?")) {
+                if let Some(f) = fields
+                    .iter()
+                    .find(|f| hint == format!("did you mean `{f}`?"))
+                {
                     misspelt.push(f);
                 }
-                self.ctx.record(entry.0.loc, format!("unknown key `{key}`"), Some(hint));
+                self.ctx
+                    .record(entry.0.loc, format!("unknown key `{key}`"), Some(hint));
             }
         }
         visitor
@@ -653,7 +666,9 @@ fn parse_bool(text: &str) -> Option<bool> {
 fn looks_float(text: &str) -> bool {
     let t = text.trim_start_matches(['+', '-']);
     !t.is_empty()
-        && t.chars().next().is_some_and(|c| c.is_ascii_digit() || c == '.')
+        && t.chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_digit() || c == '.')
         && t.chars()
             .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
 }
@@ -690,7 +705,10 @@ struct MapDe<'a, 'f> {
 
 impl<'de, 'a, 'f> de::MapAccess<'de> for MapDe<'a, 'f> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         match self.entries.next() {
             None => Ok(None),
             Some((k, v)) => {
@@ -719,7 +737,10 @@ struct MetaDe<'a, 'f> {
 
 impl<'de, 'a, 'f> de::MapAccess<'de> for MetaDe<'a, 'f> {
     type Error = Error;
-    fn next_key_seed<K: DeserializeSeed<'de>>(&mut self, seed: K) -> Result<Option<K::Value>, Error> {
+    fn next_key_seed<K: DeserializeSeed<'de>>(
+        &mut self,
+        seed: K,
+    ) -> Result<Option<K::Value>, Error> {
         let key = match self.step {
             0 => "$line",
             1 => "$col",
@@ -761,7 +782,10 @@ struct EnumDe<'a, 'f> {
 impl<'de, 'a, 'f> de::EnumAccess<'de> for EnumDe<'a, 'f> {
     type Error = Error;
     type Variant = NodeDe<'a, 'f>;
-    fn variant_seed<V: DeserializeSeed<'de>>(self, seed: V) -> Result<(V::Value, Self::Variant), Error> {
+    fn variant_seed<V: DeserializeSeed<'de>>(
+        self,
+        seed: V,
+    ) -> Result<(V::Value, Self::Variant), Error> {
         let tag_loc = self.tag_loc;
         let v = seed
             .deserialize(self.tag.into_deserializer())
