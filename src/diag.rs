@@ -104,7 +104,13 @@ impl fmt::Display for Diagnostics {
 
 /// "did you mean `x`?" for a misspelt name, or the list of valid names.
 pub fn suggest<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
-    let candidates: Vec<&str> = candidates.into_iter().collect();
+    let mut unique: Vec<&str> = Vec::new();
+    for c in candidates {
+        if !unique.contains(&c) {
+            unique.push(c);
+        }
+    }
+    let candidates = unique;
     let best = candidates
         .iter()
         .map(|c| (strsim::jaro_winkler(got, c), *c))
@@ -112,7 +118,7 @@ pub fn suggest<'a>(got: &str, candidates: impl IntoIterator<Item = &'a str>) -> 
         .max_by(|a, b| a.0.total_cmp(&b.0));
     match best {
         Some((_, c)) => format!("did you mean `{c}`?"),
-        None if candidates.is_empty() => "nothing is defined here".to_owned(),
+        None if candidates.is_empty() => "none is defined in this file".to_owned(),
         None if candidates.len() <= 12 => format!("expected one of: {}", candidates.join(", ")),
         None => format!(
             "expected one of: {}, … ({} in all)",

@@ -94,7 +94,7 @@ struct RawFixture {
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
-    org: RawOrgInfo,
+    org: Checked<RawOrgInfo>,
     population: Vec<Checked<RawShare>>,
     #[serde(default)]
     networks: Vec<Checked<RawNetwork>>,
@@ -115,7 +115,7 @@ struct RawFixture {
     sandboxes: Vec<Checked<RawSandbox>>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawOrgInfo {
     name: String,
@@ -403,6 +403,15 @@ impl Validator<'_> {
         self.err(name.loc, format!("unknown {what} `{}`", name.value), hint);
     }
 
+    fn dangling_field(&mut self, object: &str, name: &Spanned<String>, o: &Object) {
+        let hint = suggest(&name.value, o.fields.iter().map(|f| f.name.as_str()));
+        self.err(
+            name.loc,
+            format!("unknown field `{}` on {object}", name.value),
+            hint,
+        );
+    }
+
     fn unique<'a>(&mut self, what: &str, names: impl IntoIterator<Item = &'a Spanned<String>>) {
         let mut seen: BTreeMap<String, Loc> = BTreeMap::new();
         for n in names {
@@ -441,7 +450,24 @@ impl Validator<'_> {
                 "for example `fintech-wealth`",
             );
         }
-        let info = &raw.org;
+        // A broken `org:` block was already reported; validate the rest
+        // against neutral defaults so its errors are reported too.
+        let fallback = RawOrgInfo {
+            time_zone: Spanned {
+                loc: raw.org.loc,
+                value: "UTC".into(),
+            },
+            instance: Spanned {
+                loc: raw.org.loc,
+                value: "invalid".into(),
+            },
+            email_domain: Spanned {
+                loc: raw.org.loc,
+                value: "invalid.example".into(),
+            },
+            ..Default::default()
+        };
+        let info = raw.org.value.as_ref().unwrap_or(&fallback);
         if !is_reserved_domain(&info.email_domain.value) {
             self.err(
                 info.email_domain.loc,
@@ -671,16 +697,18 @@ impl Validator<'_> {
         );
         raw.iter()
             .filter_map(|c| c.value.as_ref())
-            .filter_map(|n| {
+            .map(|n| {
                 let country = self.country(&n.country);
-                let cidr = self.cidr(&n.cidr)?;
-                Some(Network {
+                // An invalid range was reported; keep the network so that
+                // references to it do not cascade into more errors.
+                let cidr = self.cidr(&n.cidr).unwrap_or(TEST_NETS[0]);
+                Network {
                     id: n.id.value.clone(),
                     cidr,
                     country,
                     kind: n.kind,
                     loc: n.id.loc,
-                })
+                }
             })
             .collect()
     }
@@ -952,11 +980,7 @@ impl Validator<'_> {
                             e.read = true;
                             e.edit |= edit;
                         }
-                        None => self.dangling(
-                            &format!("field on {obj}"),
-                            field,
-                            object.fields.iter().map(|f| f.name.as_str()),
-                        ),
+                        None => self.dangling_field(&obj, field, object),
                     }
                 }
             }

@@ -429,7 +429,7 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
         }
         Generator::DateOfBirth => {
             // Born 1940-01-01 .. 2005-12-31.
-            push_date(out, rng.random_range(-10_957..13_148i64));
+            push_date(out, rng.random_range(-10_958..13_149i64));
         }
         Generator::Street => {
             let _ = write!(
@@ -559,7 +559,8 @@ mod tests {
     fn civil_dates() {
         assert_eq!(civil_from_days(0), (1970, 1, 1));
         assert_eq!(civil_from_days(ANCHOR_DAYS), (2026, 1, 1));
-        assert_eq!(civil_from_days(-10_957), (1940, 1, 1));
+        assert_eq!(civil_from_days(-10_958), (1940, 1, 1));
+        assert_eq!(civil_from_days(13_148), (2005, 12, 31));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 }

@@ -819,7 +819,7 @@ impl<'de, 'a, 'f> de::VariantAccess<'de> for NodeDe<'a, 'f> {
 }
 
 /// A value with the position it was written at.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Spanned<T> {
     pub loc: Loc,
     pub value: T,

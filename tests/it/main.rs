@@ -1,11 +1,10 @@
-#[test]
-fn scratch() {
-    let org = leakdrill::fixture::resolve("fintech-wealth").unwrap_or_else(|e| panic!("{e}"));
-    let plan = leakdrill::pii::Plan::new(&org, 10, leakdrill::seed::Seed(42)).unwrap();
-    for (i, o) in org.objects.iter().enumerate() {
-        println!("{} {}", o.name, plan.count(i));
-        for r in 0..plan.count(i).min(2) {
-            println!("{:?}", plan.record(i, r));
-        }
-    }
-}
+//! The one integration-test binary. Each module reads like a specification
+//! of one part of leakdrill; shared helpers live in `support`.
+
+mod cli;
+mod fixtures;
+mod generation;
+mod lint;
+mod permissions;
+mod safety;
+mod support;

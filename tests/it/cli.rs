@@ -1,0 +1,142 @@
+//! The CLI contract: documented exit codes, errors on stderr with file:line
+//! and hints, machine-readable output that parses.
+
+use crate::support::*;
+
+#[test]
+fn help_and_version_exit_zero_and_document_exit_codes() {
+    let o = leakdrill(&["--help"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).contains("Exit codes:") && stdout(&o).contains("10  expectations missed"));
+    let o = leakdrill(&["--version"]);
+    assert_eq!(code(&o), 0);
+    assert!(stdout(&o).starts_with("leakdrill "));
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    assert_eq!(code(&leakdrill(&["lint"])), 2, "missing --fixture");
+    assert_eq!(code(&leakdrill(&["frobnicate"])), 2);
+    let o = leakdrill(&["lint", "--fixture", "fintech-welth"]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("did you mean `fintech-wealth`?"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(
+        code(&leakdrill(&[
+            "lint",
+            "--fixture",
+            "hr-ccpa",
+            "--fail-on",
+            "severe"
+        ])),
+        2
+    );
+}
+
+#[test]
+fn invalid_fixture_files_exit_3_listing_every_error() {
+    let path = data("broken/references.yaml");
+    let o = leakdrill(&["lint", "--fixture", path.to_str().unwrap()]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("references.yaml:19:13: error: unknown parent object `Contact`"),
+        "{err}"
+    );
+    assert!(
+        err.lines().filter(|l| l.contains(": error: ")).count() >= 15,
+        "{err}"
+    );
+}
+
+#[test]
+fn lint_exit_code_follows_fail_on() {
+    assert_eq!(
+        code(&leakdrill(&["lint", "--fixture", "fintech-wealth"])),
+        10,
+        "high findings fail by default"
+    );
+    assert_eq!(
+        code(&leakdrill(&[
+            "lint",
+            "--fixture",
+            "fintech-wealth",
+            "--fail-on",
+            "critical"
+        ])),
+        0
+    );
+    assert_eq!(
+        code(&leakdrill(&[
+            "lint",
+            "--fixture",
+            "global-ecommerce",
+            "--fail-on",
+            "critical"
+        ])),
+        10
+    );
+    let o = leakdrill(&[
+        "lint",
+        "--fixture",
+        data("minimal.yaml").to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let findings: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("lint JSON");
+    let max = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["severity"].as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    assert!(
+        !max.iter().any(|s| s == "high" || s == "critical"),
+        "{max:?}"
+    );
+    assert_eq!(code(&o), 0);
+    for f in findings.as_array().unwrap() {
+        for key in ["rule", "severity", "location", "message", "fix"] {
+            assert!(f[key].is_string(), "finding lacks {key}: {f}");
+        }
+    }
+}
+
+#[test]
+fn org_show_and_generate_work_end_to_end() {
+    let o = leakdrill(&["org", "show", "--fixture", "hr-ccpa", "--records", "200"]);
+    assert_eq!(code(&o), 0);
+    let out = stdout(&o);
+    assert!(
+        out.contains("Employee__c") && out.contains("people.analytics@sierra-ridge.example.com"),
+        "{out}"
+    );
+    let o = leakdrill(&["org", "show", "--fixture", "hr-ccpa", "--format", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("show JSON");
+    assert_eq!(v["fixture"], "hr-ccpa");
+    assert_eq!(v["subjects"], 1000);
+
+    let dir = tempfile::tempdir().unwrap();
+    let out_dir = dir.path().join("org");
+    let o = leakdrill(&[
+        "org",
+        "generate",
+        "--fixture",
+        "fintech-wealth",
+        "--records",
+        "300",
+        "--seed",
+        "11",
+        "--out",
+        out_dir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stdout(&o).contains("for 300 data subjects (seed 11)"));
+    let manifest: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(out_dir.join("manifest.json")).unwrap()).unwrap();
+    assert_eq!(manifest["seed"], 11);
+    assert_eq!(manifest["objects"][0]["records"], 300);
+}
