@@ -206,12 +206,18 @@ struct Chunk {
 
 /// Records `[from, to)` of object `oi`.
 fn chunk(plan: &Plan<'_>, oi: usize, from: u64, to: u64) -> Chunk {
-    let mut out = Vec::with_capacity(((to - from) * 256) as usize);
+    // Sized from the first row, so the buffer rarely grows (and never moves
+    // more than once).
+    let mut out: Vec<u8> = Vec::new();
     let mut row: Vec<String> = Vec::new();
     let mut juris: BTreeMap<String, u64> = BTreeMap::new();
     let person = plan.org.objects[oi].is_person();
     for i in from..to {
         plan.fill_row(oi, i, &mut row);
+        if i == from {
+            let first: usize = row.iter().map(|s| s.len() + 3).sum();
+            out.reserve((first + first / 4) * (to - from) as usize);
+        }
         write_csv_row(&mut out, row.iter().map(|s| s.as_bytes()));
         if person {
             // Column 2 is Jurisdiction__c.

@@ -86,6 +86,7 @@ struct ObjPlan {
     count: u64,
     parent: Option<usize>,
     field_seeds: Vec<Seed>,
+    id_base: u64,
     jurisdiction_seed: Seed,
     persona_seed: Seed,
     needs_persona: bool,
@@ -161,6 +162,7 @@ impl<'o> Plan<'o> {
                 count,
                 parent,
                 field_seeds: o.fields.iter().map(|f| obj_seed.fork(&f.name)).collect(),
+                id_base: sfid::base(seed, &o.key_prefix),
                 jurisdiction_seed: seed.fork("jurisdiction").fork(&o.name),
                 persona_seed: seed.fork("persona").fork(&o.name),
                 needs_persona: o.fields.iter().any(|f| {
@@ -241,7 +243,14 @@ impl<'o> Plan<'o> {
     }
 
     pub fn record_id(&self, object: usize, i: u64) -> String {
-        sfid::record_id(self.seed, &self.org.objects[object].key_prefix, i)
+        let mut s = String::with_capacity(18);
+        self.push_record_id(&mut s, object, i);
+        s
+    }
+
+    fn push_record_id(&self, out: &mut String, object: usize, i: u64) {
+        let o = &self.org.objects[object];
+        sfid::push_record_id(out, self.objs[object].id_base, &o.key_prefix, i);
     }
 
     /// Column names of `object`'s export, system fields first.
@@ -265,35 +274,40 @@ impl<'o> Plan<'o> {
         for s in row.iter_mut() {
             s.clear();
         }
-        let (id_slot, rest) = row.split_at_mut(1);
-        let id = &mut id_slot[0];
-        id.push_str(&self.record_id(object, i));
-        let wm = watermark::encode(self.seed, &o.key_prefix, i as u32).unwrap_or_default();
+        self.push_record_id(&mut row[0], object, i);
+        let (head, fields) = row.split_at_mut(3);
+        watermark::push_token(&mut head[1], self.seed, &o.key_prefix, i as u32);
         let subject = self.subject_of(object, i);
         let juris = subject.map(|(p, s)| self.subject_jurisdiction(p, s));
-        rest[0].push_str(&wm);
         if let Some(j) = juris {
-            rest[1].push_str(&j.country);
+            head[2].push_str(&j.country);
             if let Some(r) = &j.region {
-                rest[1].push('-');
-                rest[1].push_str(r);
+                head[2].push('-');
+                head[2].push_str(r);
             }
         }
         let persona = match (plan.needs_persona, subject, juris) {
             (true, Some((p, s)), Some(j)) => Some(self.persona(p, s, &j.country)),
             _ => None,
         };
-        let parent_id = self
-            .parent_index(object, i)
-            .map(|(p, pi)| self.record_id(p, pi));
         let ctx = Ctx {
-            watermark: &wm,
+            watermark: &head[1],
             jurisdiction: juris,
             persona: persona.as_ref(),
-            parent_id: parent_id.as_deref(),
             email_domain: &self.org.email_domain,
         };
-        for ((f, seed), out) in o.fields.iter().zip(&plan.field_seeds).zip(&mut rest[2..]) {
+        for ((f, seed), out) in o
+            .fields
+            .iter()
+            .zip(&plan.field_seeds)
+            .zip(fields.iter_mut())
+        {
+            if f.generator == Generator::ParentId {
+                if let Some((p, pi)) = self.parent_index(object, i) {
+                    self.push_record_id(out, p, pi);
+                }
+                continue;
+            }
             let mut rng = seed.fork_index(i).rng();
             value(&f.generator, &mut rng, &ctx, out);
         }
@@ -322,8 +336,22 @@ struct Ctx<'a> {
     watermark: &'a str,
     jurisdiction: Option<&'a Jurisdiction>,
     persona: Option<&'a Persona>,
-    parent_id: Option<&'a str>,
     email_domain: &'a str,
+}
+
+/// Appends `n` in decimal.
+fn push_int(out: &mut String, n: impl itoa::Integer) {
+    out.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends `n` zero-padded to `width` digits.
+fn push_padded(out: &mut String, n: u64, width: usize) {
+    let mut b = itoa::Buffer::new();
+    let digits = b.format(n);
+    for _ in digits.len()..width {
+        out.push('0');
+    }
+    out.push_str(digits);
 }
 
 fn name_lists(country: &str) -> (&'static [&'static str], &'static [&'static str]) {
@@ -380,7 +408,11 @@ const ANCHOR_DAYS: i64 = 20_454;
 
 fn push_date(out: &mut String, days: i64) {
     let (y, m, d) = civil_from_days(days);
-    let _ = write!(out, "{y:04}-{m:02}-{d:02}");
+    push_padded(out, y.unsigned_abs(), 4);
+    out.push('-');
+    push_padded(out, u64::from(m), 2);
+    out.push('-');
+    push_padded(out, u64::from(d), 2);
 }
 
 fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
@@ -408,37 +440,32 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
         }
         Generator::Phone => {
             if country == "GB" {
-                let _ = write!(out, "+44 7700 900{:03}", rng.random_range(0..1000u32));
+                out.push_str("+44 7700 900");
+                push_padded(out, rng.random_range(0..1000u64), 3);
             } else {
-                let _ = write!(
-                    out,
-                    "+1 {}-555-01{:02}",
-                    rng.random_range(201..990u32),
-                    rng.random_range(0..100u32)
-                );
+                out.push_str("+1 ");
+                push_int(out, rng.random_range(201..990u32));
+                out.push_str("-555-01");
+                push_padded(out, rng.random_range(0..100u64), 2);
             }
         }
         Generator::Ssn => {
-            let _ = write!(
-                out,
-                "{}-{:02}-{:04}",
-                rng.random_range(900..1000u32),
-                rng.random_range(1..50u32),
-                rng.random_range(1..10_000u32)
-            );
+            push_int(out, rng.random_range(900..1000u32));
+            out.push('-');
+            push_padded(out, rng.random_range(1..50u64), 2);
+            out.push('-');
+            push_padded(out, rng.random_range(1..10_000u64), 4);
         }
         Generator::DateOfBirth => {
             // Born 1940-01-01 .. 2005-12-31.
             push_date(out, rng.random_range(-10_958..13_149i64));
         }
         Generator::Street => {
-            let _ = write!(
-                out,
-                "{} {} {}",
-                rng.random_range(1..9999u32),
-                pick(rng, EN::NAME_LAST_NAME),
-                pick(rng, EN::ADDRESS_STREET_SUFFIX)
-            );
+            push_int(out, rng.random_range(1..9999u32));
+            out.push(' ');
+            out.push_str(pick(rng, EN::NAME_LAST_NAME));
+            out.push(' ');
+            out.push_str(pick(rng, EN::ADDRESS_STREET_SUFFIX));
         }
         Generator::City => {
             out.push_str(pick(rng, EN::ADDRESS_CITY_PREFIX));
@@ -466,9 +493,7 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             "NL" => {
                 let _ = write!(out, "{:04} ZZ", rng.random_range(1000..10_000u32));
             }
-            _ => {
-                let _ = write!(out, "{:05}", rng.random_range(0..100_000u32));
-            }
+            _ => push_padded(out, rng.random_range(0..100_000u64), 5),
         },
         Generator::Country => out.push_str(country),
         Generator::Company => {
@@ -489,7 +514,8 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             );
         }
         Generator::AccountNumber => {
-            let _ = write!(out, "LD{:010}", rng.random_range(0..10_000_000_000u64));
+            out.push_str("LD");
+            push_padded(out, rng.random_range(0..10_000_000_000u64), 10);
         }
         Generator::TestCardNumber => out.push_str(pick(rng, &TEST_CARD_NUMBERS)),
         Generator::PaymentToken => {
@@ -508,11 +534,15 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             } else {
                 lo
             };
-            let sign = if cents < 0 { "-" } else { "" };
-            let _ = write!(out, "{sign}{}.{:02}", cents.abs() / 100, cents.abs() % 100);
+            if cents < 0 {
+                out.push('-');
+            }
+            push_int(out, cents.unsigned_abs() / 100);
+            out.push('.');
+            push_padded(out, cents.unsigned_abs() % 100, 2);
         }
         Generator::Int { min, max } => {
-            let _ = write!(out, "{}", rng.random_range(*min..=*max));
+            push_int(out, rng.random_range(*min..=*max));
         }
         Generator::Choice(values) => {
             if !values.is_empty() {
@@ -539,7 +569,8 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
             }
         }
         Generator::Constant(s) => out.push_str(s),
-        Generator::ParentId => out.push_str(ctx.parent_id.unwrap_or("")),
+        // Filled by `fill_row`, which knows the parent record.
+        Generator::ParentId => {}
         Generator::Secret => {
             let _ = write!(
                 out,

@@ -33,31 +33,39 @@ pub fn suffix(id15: &[u8; 15]) -> [u8; 3] {
 
 /// 18-character Id from a 15-character one.
 pub fn to18(id15: &[u8; 15]) -> String {
-    let mut s = String::with_capacity(18);
-    s.push_str(std::str::from_utf8(id15).unwrap_or_default());
-    s.push_str(std::str::from_utf8(&suffix(id15)).unwrap_or_default());
-    s
+    id15.iter()
+        .chain(suffix(id15).iter())
+        .map(|b| char::from(*b))
+        .collect()
 }
 
 /// The per-seed, per-prefix offset of record numbers, so two runs with
-/// different seeds never share Ids.
-fn base(seed: Seed, key_prefix: &str) -> u64 {
+/// different seeds never share Ids. Callers making many Ids precompute it.
+pub fn base(seed: Seed, key_prefix: &str) -> u64 {
     mix(seed.fork(key_prefix).0) % (SPACE - MAX_RECORDS)
 }
 
-/// The Id of record `index` of the object with `key_prefix` under `seed`.
-pub fn record_id(seed: Seed, key_prefix: &str, index: u64) -> String {
+/// Appends the Id of record `index` of the object with `key_prefix`, given
+/// that prefix's [`base`], without allocating.
+pub fn push_record_id(out: &mut String, base: u64, key_prefix: &str, index: u64) {
     let mut id = [b'0'; 15];
     for (d, s) in id.iter_mut().zip(key_prefix.bytes().take(3)) {
         *d = s;
     }
     id[3..6].copy_from_slice(POD);
-    let mut n = base(seed, key_prefix) + (index % MAX_RECORDS);
+    let mut n = base + (index % MAX_RECORDS);
     for slot in id[6..15].iter_mut().rev() {
         *slot = BASE62[(n % 62) as usize];
         n /= 62;
     }
-    to18(&id)
+    out.extend(id.iter().chain(suffix(&id).iter()).map(|b| char::from(*b)));
+}
+
+/// The Id of record `index` of the object with `key_prefix` under `seed`.
+pub fn record_id(seed: Seed, key_prefix: &str, index: u64) -> String {
+    let mut s = String::with_capacity(18);
+    push_record_id(&mut s, base(seed, key_prefix), key_prefix, index);
+    s
 }
 
 /// The org Id of a fixture (`00D…`), stable across seeds.

@@ -55,16 +55,24 @@ fn check(seed: u64, prefix: u32, index: u32) -> u128 {
 
 /// The token for a record. Returns `None` only for a malformed key prefix.
 pub fn encode(seed: Seed, key_prefix: &str, index: u32) -> Option<String> {
-    let p = prefix_code(key_prefix)?;
+    let mut out = String::with_capacity(TOKEN_LEN);
+    push_token(&mut out, seed, key_prefix, index).then_some(out)
+}
+
+/// Appends the token for a record without allocating; false (and nothing
+/// appended) for a malformed key prefix.
+pub fn push_token(out: &mut String, seed: Seed, key_prefix: &str, index: u32) -> bool {
+    let Some(p) = prefix_code(key_prefix) else {
+        return false;
+    };
     let c = check(seed.0, p, index);
     let payload = (u128::from(seed.0) << 60) | (u128::from(p) << 42) | (u128::from(index) << 10);
     let v = (payload ^ whitening(c)) | c;
-    let mut out = String::with_capacity(TOKEN_LEN);
     out.push_str("ld");
     for i in (0..25).rev() {
         out.push(ALPHABET[((v >> (i * 5)) & 31) as usize] as char);
     }
-    Some(out)
+    true
 }
 
 /// Decodes a token (case-insensitive); `None` if it is not a valid watermark.
