@@ -277,12 +277,14 @@ fn users(cx: &mut Ctx<'_>) {
                 Severity::High,
                 integrations[0].loc,
                 format!(
-                    "integration user {} can read sensitive {} field{} {} that integration {} never uses: a stolen token exfiltrates data the integration does not even need",
+                    "integration user {} can read sensitive {} field{} {} that {} {} never {}: a stolen token exfiltrates data the integration does not even need",
                     u.username,
                     o.name,
                     if unused.len() == 1 { "" } else { "s" },
                     unused.join(", "),
-                    ids.join(", ")
+                    if ids.len() == 1 { "integration" } else { "integrations" },
+                    ids.join(", "),
+                    if ids.len() == 1 { "uses" } else { "use" },
                 ),
                 format!("remove Read FLS on {} for this user's profile `{}` and permission sets", unused.join(", "), u.profile),
             );
@@ -412,6 +414,23 @@ fn apps(cx: &mut Ctx<'_>) {
     }
 }
 
+/// `EEA + GB` for a list containing every EEA country, else the list.
+fn countries(list: &[String], sep: &str) -> String {
+    let all_eea = EEA.iter().all(|c| list.iter().any(|x| x == c));
+    if !all_eea {
+        return list.join(sep);
+    }
+    let rest: Vec<&str> = list
+        .iter()
+        .map(String::as_str)
+        .filter(|c| !EEA.contains(c))
+        .collect();
+    std::iter::once("EEA")
+        .chain(rest)
+        .collect::<Vec<_>>()
+        .join(" + ")
+}
+
 fn personal(carries: &BTreeSet<Classification>) -> Vec<&'static str> {
     carries
         .iter()
@@ -451,9 +470,9 @@ fn integrations(cx: &mut Ctx<'_>) {
                         if classes.is_empty() { "record data".to_owned() } else { classes.join(", ") },
                         e.url,
                         e.country,
-                        allowed.join(", ")
+                        countries(allowed, ", ")
                     ),
-                    format!("route the data to an endpoint in {} or stop sending personal data", allowed.join("/")),
+                    format!("route the data to an endpoint in {} or stop sending personal data", countries(allowed, "/")),
                 );
             }
         }
