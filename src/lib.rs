@@ -10,6 +10,7 @@ pub mod lint;
 pub mod model;
 pub mod pii;
 pub mod seed;
+pub mod sfdc;
 pub mod sfid;
 pub mod show;
 pub mod watermark;
