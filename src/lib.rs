@@ -2,6 +2,8 @@
 //! integration estates. See ARCHITECTURE.md for the map; this crate is the
 //! library behind the `leakdrill` binary, which is a thin shim over [`cli`].
 
+#![recursion_limit = "256"]
+
 pub mod cli;
 pub mod diag;
 pub mod fixture;

@@ -1,8 +1,478 @@
-//! The mock Salesforce org as a pure state machine: `OrgState::handle(now,
-//! request) -> (response, telemetry)`. No HTTP types, no clock, no I/O; the
-//! server (`serve`) and the simulator feed it requests.
+//! The mock Salesforce org as a pure state machine:
+//! [`OrgState::handle`]`(now_ms, &Request) -> (Response, Event)`. No HTTP
+//! types, no clock, no I/O: the HTTPS server (`serve`) and the simulator feed
+//! it the same requests and get the same responses and telemetry.
 //!
-//! Owns: org runtime state (records, credentials, sessions, limits) and the
-//! Salesforce wire behaviour. Must not: read the clock, do I/O, or spawn.
+//! Owns: org runtime state (records, credentials, sessions, limits, cursors)
+//! and Salesforce's wire behaviour. Must not: read the clock, do I/O, spawn,
+//! or decide anything about detection or scoring.
 
+pub mod auth;
+pub mod query;
+pub mod rest;
+pub mod schema;
 pub mod soql;
+pub mod store;
+pub mod telemetry;
+
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use serde_json::{Value, json};
+
+use crate::model::Org;
+use crate::pii::{Plan, PlanError};
+use crate::seed::Seed;
+pub use telemetry::Event;
+
+/// API versions served, oldest first (`/services/data`).
+pub const API_VERSIONS: std::ops::RangeInclusive<u32> = 31..=64;
+/// Query page size when the client does not ask for less.
+pub const DEFAULT_BATCH_SIZE: usize = 2000;
+/// Open query cursors kept per org (oldest evicted first).
+pub const MAX_CURSORS: usize = 256;
+/// Request bodies larger than this are refused (Salesforce's REST limit is 50 MB).
+pub const MAX_BODY_BYTES: usize = 50 * 1024 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Head,
+    Other,
+}
+
+impl Method {
+    pub fn parse(s: &str) -> Method {
+        match s.to_ascii_uppercase().as_str() {
+            "GET" => Method::Get,
+            "POST" => Method::Post,
+            "PUT" => Method::Put,
+            "PATCH" => Method::Patch,
+            "DELETE" => Method::Delete,
+            "HEAD" => Method::Head,
+            _ => Method::Other,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Head => "HEAD",
+            Method::Other => "OTHER",
+        }
+    }
+}
+
+/// One API request, as the org sees it: no transport details beyond the
+/// caller's address and the base URL it used to reach us.
+#[derive(Debug, Clone)]
+pub struct Request {
+    pub method: Method,
+    /// Path without the query string, percent-encoded as received.
+    pub path: String,
+    /// Raw query string (without `?`).
+    pub query: String,
+    /// Header names lower-cased.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+    /// The caller's address (after trusted `X-Forwarded-For`).
+    pub source_ip: Ipv4Addr,
+    /// `scheme://host[:port]` the client used; login responses point back here.
+    pub base_url: String,
+}
+
+impl Request {
+    pub fn new(method: Method, path: &str) -> Request {
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        Request {
+            method,
+            path: path.to_owned(),
+            query: query.to_owned(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            source_ip: Ipv4Addr::new(198, 51, 100, 10),
+            base_url: "https://northwind.my.salesforce.com".into(),
+        }
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn with_header(mut self, k: &str, v: &str) -> Request {
+        self.headers.push((k.to_ascii_lowercase(), v.to_owned()));
+        self
+    }
+    pub fn with_body(mut self, body: impl Into<Vec<u8>>) -> Request {
+        self.body = body.into();
+        self
+    }
+    pub fn from_ip(mut self, ip: Ipv4Addr) -> Request {
+        self.source_ip = ip;
+        self
+    }
+    /// Decoded query-string parameter.
+    pub fn param(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(self.query.as_bytes())
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+    /// Decoded form-body parameter (`application/x-www-form-urlencoded`).
+    pub fn form(&self, name: &str) -> Option<String> {
+        form_urlencoded::parse(&self.body)
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, v: &Value) -> Response {
+        Response {
+            status,
+            headers: vec![(
+                "content-type".into(),
+                "application/json;charset=UTF-8".into(),
+            )],
+            body: serde_json::to_vec(v).unwrap_or_default(),
+        }
+    }
+    pub fn xml(status: u16, body: String) -> Response {
+        Response {
+            status,
+            headers: vec![("content-type".into(), "text/xml; charset=utf-8".into())],
+            body: body.into_bytes(),
+        }
+    }
+    pub fn empty(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+    /// Salesforce's REST error envelope: `[{"message","errorCode"}]`.
+    pub fn error(status: u16, code: &str, message: &str) -> Response {
+        Response::json(status, &json!([{ "message": message, "errorCode": code }]))
+    }
+    pub fn error_fields(status: u16, code: &str, message: &str, fields: &[&str]) -> Response {
+        Response::json(
+            status,
+            &json!([{ "message": message, "errorCode": code, "fields": fields }]),
+        )
+    }
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+    pub fn body_json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    /// The first `errorCode` of an error envelope, if any.
+    pub fn error_code(&self) -> Option<String> {
+        self.body_json()
+            .get(0)
+            .and_then(|e| e.get("errorCode"))
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    }
+}
+
+/// Knobs of a running org.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Daily API request allowance (`DailyApiRequests.Max`).
+    pub daily_api_requests: u64,
+    /// Whether freezing a user also ends its existing sessions (Salesforce
+    /// leaves this undocumented; default: tokens keep working, as observed).
+    pub freeze_ends_sessions: bool,
+    /// Session timeout (`sessionSecondsValid`).
+    pub session_seconds_valid: u64,
+}
+
+impl Options {
+    pub fn for_org(org: &Org) -> Options {
+        Options {
+            daily_api_requests: org.daily_api_requests,
+            freeze_ends_sessions: false,
+            session_seconds_valid: 7200,
+        }
+    }
+}
+
+/// The running org.
+#[derive(Debug)]
+pub struct OrgState {
+    pub org: Arc<Org>,
+    pub seed: Seed,
+    pub opts: Options,
+    pub org_id: String,
+    pub store: store::Store,
+    pub auth: auth::Auth,
+    cursors: BTreeMap<String, query::Cursor>,
+    cursor_seq: u64,
+    pub api_requests_used: u64,
+    event_seq: u64,
+}
+
+impl OrgState {
+    /// Builds the org with `subjects` data subjects' records from `seed`.
+    pub fn new(
+        org: Arc<Org>,
+        subjects: u64,
+        seed: Seed,
+        opts: Options,
+    ) -> Result<OrgState, PlanError> {
+        let plan = Plan::new(&org, subjects, seed)?;
+        let store = store::Store::build(&plan);
+        let org_id = crate::sfid::org_id(&org.fixture);
+        let auth = auth::Auth::new(&org, seed, &org_id);
+        Ok(OrgState {
+            org: org.clone(),
+            seed,
+            opts,
+            org_id,
+            store,
+            auth,
+            cursors: BTreeMap::new(),
+            cursor_seq: 0,
+            api_requests_used: 0,
+            event_seq: 0,
+        })
+    }
+
+    /// Handles one request at virtual time `now_ms` (ms since the Unix epoch).
+    /// Every request yields exactly one telemetry event.
+    pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Event) {
+        self.event_seq += 1;
+        let mut ev = Event::new(self.event_seq, now_ms, req, &self.org_id, self.seed);
+        let mut resp = if req.body.len() > MAX_BODY_BYTES {
+            Response::error(
+                413,
+                "REQUEST_LIMIT_EXCEEDED",
+                "Request body exceeds the 50 MB limit",
+            )
+        } else {
+            self.route(now_ms, req, &mut ev)
+        };
+        ev.status_code = resp.status;
+        if resp.status >= 400 && ev.error_code.is_none() {
+            ev.error_code = resp.error_code();
+        }
+        resp.headers
+            .push(("sforce-request-id".into(), ev.request_identifier.clone()));
+        (resp, ev)
+    }
+
+    fn route(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
+        let path = req.path.trim_end_matches('/');
+        let segs: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+        match segs.as_slice() {
+            ["services", "oauth2", "token"] => self.oauth_token(now_ms, req, ev),
+            ["services", "oauth2", "revoke"] => self.revoke(now_ms, req, ev),
+            ["services", "oauth2", "userinfo"] => self.userinfo(now_ms, req, ev),
+            ["id", org, user] => {
+                let (org, user) = (org.to_string(), user.to_string());
+                self.identity(now_ms, req, ev, &org, &user)
+            }
+            ["services", "Soap", "u", v, ..] => {
+                let v = v.to_string();
+                self.soap(now_ms, req, ev, &v)
+            }
+            ["services", "data"] => {
+                ev.api_type = "REST";
+                self.versions(req)
+            }
+            ["services", "data", v, rest @ ..] => {
+                let Some(version) = parse_version(v) else {
+                    return Response::error(
+                        404,
+                        "NOT_FOUND",
+                        "The requested resource does not exist",
+                    );
+                };
+                ev.api_type = "REST";
+                ev.api_version = Some(format!("{version}.0"));
+                let rest: Vec<String> = rest.iter().map(|s| pct_decode(s)).collect();
+                self.rest(now_ms, req, ev, version, &rest)
+            }
+            _ => Response::error(404, "NOT_FOUND", "The requested resource does not exist"),
+        }
+    }
+
+    fn versions(&self, req: &Request) -> Response {
+        let _ = req;
+        let v: Vec<Value> = API_VERSIONS
+            .map(|n| {
+                json!({
+                    "label": release_label(n),
+                    "url": format!("/services/data/v{n}.0"),
+                    "version": format!("{n}.0"),
+                })
+            })
+            .collect();
+        Response::json(200, &Value::Array(v))
+    }
+
+    /// Counts a call against the daily allowance and stamps `Sforce-Limit-Info`.
+    fn count_api_call(&mut self, resp: &mut Response) {
+        self.api_requests_used += 1;
+        resp.headers.push((
+            "sforce-limit-info".into(),
+            format!(
+                "api-usage={}/{}",
+                self.api_requests_used, self.opts.daily_api_requests
+            ),
+        ));
+    }
+
+    fn next_cursor_id(&mut self) -> String {
+        self.cursor_seq += 1;
+        let mut s = String::from("01g");
+        let id = crate::sfid::record_id(self.seed.fork("cursor"), "01g", self.cursor_seq);
+        s.push_str(&id[3..]);
+        s
+    }
+}
+
+/// `v59.0` → 59, for the versions served.
+pub fn parse_version(seg: &str) -> Option<u32> {
+    let n = seg
+        .strip_prefix('v')?
+        .strip_suffix(".0")?
+        .parse::<u32>()
+        .ok()?;
+    API_VERSIONS.contains(&n).then_some(n)
+}
+
+fn pct_decode(s: &str) -> String {
+    percent_encoding::percent_decode_str(s)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
+/// Salesforce release names by API version (three releases a year).
+pub fn release_label(v: u32) -> String {
+    // v31 = Summer '14; each version is the next release in Spring, Summer, Winter order.
+    let k = v as i64 - 31;
+    let idx = (k + 1).rem_euclid(3); // 0 Spring, 1 Summer, 2 Winter
+    let year = 14 + (k + 1).div_euclid(3) + if idx == 2 { 1 } else { 0 };
+    let season = ["Spring", "Summer", "Winter"][idx as usize];
+    format!("{season} '{year:02}")
+}
+
+/// ISO timestamp as Salesforce's REST API renders it: `2024-01-15T10:20:30.000+0000`.
+pub fn sf_datetime(ms: i64) -> String {
+    let days = ms.div_euclid(86_400_000);
+    let rem = ms.rem_euclid(86_400_000);
+    let (y, m, d) = crate::pii::civil_from_days(days);
+    let (h, mi, s, milli) = (
+        rem / 3_600_000,
+        (rem / 60_000) % 60,
+        (rem / 1000) % 60,
+        rem % 1000,
+    );
+    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+0000")
+}
+
+/// Parses a SOQL/REST date or date-time into ms since the epoch (UTC).
+pub fn parse_datetime_ms(s: &str) -> Option<i64> {
+    let b = s.as_bytes();
+    if b.len() < 10 {
+        return None;
+    }
+    let y: i64 = s.get(0..4)?.parse().ok()?;
+    let mo: u32 = s.get(5..7)?.parse().ok()?;
+    let d: u32 = s.get(8..10)?.parse().ok()?;
+    let days = days_from_civil(y, mo, d);
+    let mut ms = days * 86_400_000;
+    if b.len() >= 19 && b[10] == b'T' {
+        let h: i64 = s.get(11..13)?.parse().ok()?;
+        let mi: i64 = s.get(14..16)?.parse().ok()?;
+        let se: i64 = s.get(17..19)?.parse().ok()?;
+        ms += ((h * 60 + mi) * 60 + se) * 1000;
+        let mut i = 19;
+        if b.get(i) == Some(&b'.') {
+            let start = i + 1;
+            i = start;
+            while b.get(i).is_some_and(u8::is_ascii_digit) {
+                i += 1;
+            }
+            let frac = &s[start..i];
+            let mut v: i64 = 0;
+            for (k, c) in frac.bytes().take(3).enumerate() {
+                v += i64::from(c - b'0') * [100, 10, 1][k];
+            }
+            ms += v;
+        }
+        let tz = &s[i..];
+        let off_min = match tz {
+            "" | "Z" => 0,
+            t if t.len() >= 5 => {
+                let sign = if t.starts_with('-') { -1 } else { 1 };
+                let digits: String = t[1..].chars().filter(char::is_ascii_digit).collect();
+                let hh: i64 = digits.get(0..2)?.parse().ok()?;
+                let mm: i64 = digits.get(2..4)?.parse().ok()?;
+                sign * (hh * 60 + mm)
+            }
+            _ => return None,
+        };
+        ms -= off_min * 60_000;
+    }
+    Some(ms)
+}
+
+/// (year, month, day) → days since 1970-01-01.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_and_dates() {
+        assert_eq!(release_label(59), "Winter '24");
+        assert_eq!(release_label(60), "Spring '24");
+        assert_eq!(release_label(61), "Summer '24");
+        assert_eq!(release_label(31), "Summer '14");
+        assert_eq!(sf_datetime(0), "1970-01-01T00:00:00.000+0000");
+        let t = parse_datetime_ms("2024-01-15T10:20:30.250+0000").unwrap();
+        assert_eq!(sf_datetime(t), "2024-01-15T10:20:30.250+0000");
+        assert_eq!(
+            parse_datetime_ms("2024-01-15T12:20:30+02:00"),
+            parse_datetime_ms("2024-01-15T10:20:30Z")
+        );
+        assert_eq!(
+            parse_datetime_ms("2024-01-15"),
+            parse_datetime_ms("2024-01-15T00:00:00Z")
+        );
+        assert_eq!(days_from_civil(2026, 1, 1), 20_454);
+        assert_eq!(parse_version("v59.0"), Some(59));
+        assert_eq!(parse_version("v30.0"), None);
+    }
+}

@@ -1,6 +1,7 @@
 //! The one integration-test binary. Each module reads like a specification
 //! of one part of leakdrill; shared helpers live in `support`.
 
+mod api;
 mod cli;
 mod fixtures;
 mod generation;

@@ -1,0 +1,762 @@
+//! SOQL execution against the store, as the calling user: object access
+//! (`INVALID_TYPE`), field-level security (`INVALID_FIELD`, the same error as
+//! a field that does not exist), parent relationships, filtering with
+//! Salesforce's comparison semantics, ordering, LIMIT/OFFSET, query cursors
+//! (`nextRecordsUrl`) and record JSON.
+//!
+//! Owns: query resolution, evaluation and cursors. Must not: authenticate,
+//! count API usage or emit telemetry (the REST layer does).
+
+use std::cmp::Ordering;
+
+use serde_json::{Map, Value, json};
+
+use super::schema::{Column, TableKind};
+use super::soql::{self, CmpOp, Cond, FieldsMacro, Literal, RelDate, SelectItem, caret_message};
+use super::store::Store;
+use super::{parse_datetime_ms, sf_datetime};
+use crate::model::{Effective, FieldType, Org};
+
+/// A resolved column: a path of (table, column) hops; all but the last are
+/// lookups followed to their parent table.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ColPath {
+    pub hops: Vec<(usize, usize)>,
+    /// As written in the query (for JSON keys).
+    pub names: Vec<String>,
+}
+
+/// A query ready to page through.
+#[derive(Debug, Clone)]
+pub struct Cursor {
+    pub table: usize,
+    pub rows: Vec<usize>,
+    pub select: Vec<ColPath>,
+    pub next: usize,
+    pub user: usize,
+    pub version: u32,
+    pub batch: usize,
+}
+
+/// A query error in Salesforce's terms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QueryError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl QueryError {
+    fn at(code: &'static str, soql: &str, pos: usize, detail: &str) -> QueryError {
+        QueryError {
+            status: 400,
+            code,
+            message: caret_message(soql, pos, detail),
+        }
+    }
+}
+
+/// The result of running a query: rows matched (before paging) and how to
+/// render them.
+#[derive(Debug, Clone)]
+pub struct Executed {
+    pub table: usize,
+    pub rows: Vec<usize>,
+    pub select: Vec<ColPath>,
+    pub count_only: bool,
+    pub entity: String,
+}
+
+/// Who may read what, for one user.
+pub struct Access<'a> {
+    pub org: &'a Org,
+    pub eff: &'a Effective,
+}
+
+impl Access<'_> {
+    pub fn can_read_table(&self, store: &Store, t: usize) -> bool {
+        match store.tables[t].schema.kind {
+            TableKind::Data(oi) => self.eff.object(&self.org.objects[oi].name).read,
+            TableKind::User | TableKind::Organization => true,
+        }
+    }
+
+    /// (read, edit) for a column.
+    pub fn column(&self, store: &Store, t: usize, c: &Column) -> (bool, bool) {
+        match (store.tables[t].schema.kind, c.data_field) {
+            (TableKind::Data(oi), Some(fi)) => {
+                let o = &self.org.objects[oi];
+                let fp = self.eff.field(o, &o.fields[fi]);
+                (fp.read, fp.edit)
+            }
+            (TableKind::Data(oi), None) => {
+                (self.eff.object(&self.org.objects[oi].name).read, false)
+            }
+            _ => (true, false),
+        }
+    }
+
+    pub fn object_perms(&self, store: &Store, t: usize) -> (bool, bool, bool) {
+        match store.tables[t].schema.kind {
+            TableKind::Data(oi) => {
+                let p = self.eff.object(&self.org.objects[oi].name);
+                (p.create, p.edit, p.delete)
+            }
+            _ => (false, false, false),
+        }
+    }
+}
+
+fn invalid_type(soql: &str, pos: usize, name: &str) -> QueryError {
+    QueryError::at(
+        "INVALID_TYPE",
+        soql,
+        pos,
+        &format!(
+            "sObject type '{name}' is not supported. If you are attempting to use a custom object, be sure to append the '__c' after the entity name. Please reference your WSDL or the describe call for the appropriate names."
+        ),
+    )
+}
+
+fn invalid_field(soql: &str, pos: usize, name: &str, entity: &str) -> QueryError {
+    QueryError::at(
+        "INVALID_FIELD",
+        soql,
+        pos,
+        &format!(
+            "No such column '{name}' on entity '{entity}'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."
+        ),
+    )
+}
+
+/// Resolves `path` (as written) starting at table `t`.
+fn resolve(
+    store: &Store,
+    acc: &Access<'_>,
+    soql: &str,
+    t: usize,
+    f: &soql::FieldRef,
+) -> Result<ColPath, QueryError> {
+    let mut hops = Vec::new();
+    let mut cur = t;
+    for (k, seg) in f.path.iter().enumerate() {
+        let schema = &store.tables[cur].schema;
+        let last = k + 1 == f.path.len();
+        if last {
+            let Some(ci) = schema.column(seg) else {
+                return Err(invalid_field(
+                    soql,
+                    f.pos,
+                    &f.dotted(),
+                    &store.tables[t].schema.name,
+                ));
+            };
+            if !acc.column(store, cur, &schema.columns[ci]).0 {
+                return Err(invalid_field(
+                    soql,
+                    f.pos,
+                    &f.dotted(),
+                    &store.tables[t].schema.name,
+                ));
+            }
+            hops.push((cur, ci));
+        } else {
+            let Some(ci) = schema.relationship(seg) else {
+                return Err(QueryError::at(
+                    "INVALID_FIELD",
+                    soql,
+                    f.pos,
+                    &format!(
+                        "Didn't understand relationship '{seg}' in field path. If you are attempting to use a custom relationship, be sure to append the '__r' after the custom relationship name. Please reference your WSDL or the describe call for the appropriate names."
+                    ),
+                ));
+            };
+            let col = &schema.columns[ci];
+            let target = col.reference_to.as_deref().and_then(|n| store.table(n));
+            let Some(target) =
+                target.filter(|tt| acc.column(store, cur, col).0 && acc.can_read_table(store, *tt))
+            else {
+                return Err(invalid_field(
+                    soql,
+                    f.pos,
+                    &f.dotted(),
+                    &store.tables[t].schema.name,
+                ));
+            };
+            hops.push((cur, ci));
+            cur = target;
+        }
+    }
+    Ok(ColPath {
+        hops,
+        names: f
+            .path
+            .iter()
+            .enumerate()
+            .map(|(k, s)| canonical(store, &f.path, k, s, t))
+            .collect(),
+    })
+}
+
+/// The name as Salesforce spells it in results (canonical case).
+fn canonical(store: &Store, path: &[String], k: usize, seg: &str, t: usize) -> String {
+    let mut cur = t;
+    for (i, s) in path.iter().enumerate() {
+        let schema = &store.tables[cur].schema;
+        if i == k {
+            return if i + 1 == path.len() {
+                schema
+                    .column(s)
+                    .map_or(seg.to_owned(), |c| schema.columns[c].name.clone())
+            } else {
+                schema
+                    .relationship(s)
+                    .and_then(|c| schema.columns[c].relationship_name.clone())
+                    .unwrap_or_else(|| seg.to_owned())
+            };
+        }
+        let Some(ci) = schema.relationship(s) else {
+            break;
+        };
+        match schema.columns[ci]
+            .reference_to
+            .as_deref()
+            .and_then(|n| store.table(n))
+        {
+            Some(n) => cur = n,
+            None => break,
+        }
+    }
+    seg.to_owned()
+}
+
+/// The value at `path` for row `r` of the base table ("" = null).
+fn value_at<'s>(store: &'s Store, path: &ColPath, mut r: usize) -> &'s str {
+    for (k, (t, c)) in path.hops.iter().enumerate() {
+        let v = store.tables[*t].rows[r].values[*c].as_str();
+        if k + 1 == path.hops.len() {
+            return v;
+        }
+        let next_t = path.hops[k + 1].0;
+        match store.tables[next_t].find(v) {
+            Some(nr) => r = nr,
+            None => return "",
+        }
+    }
+    ""
+}
+
+fn column_of<'s>(store: &'s Store, path: &ColPath) -> &'s Column {
+    let (t, c) = *path.hops.last().unwrap_or(&(0, 0));
+    &store.tables[t].schema.columns[c]
+}
+
+/// Runs a parsed query for a user. `now_ms` anchors relative date literals.
+pub fn execute(
+    store: &Store,
+    acc: &Access<'_>,
+    soql_text: &str,
+    q: &soql::Query,
+    now_ms: i64,
+    include_deleted: bool,
+) -> Result<Executed, QueryError> {
+    let Some(t) = store
+        .table(&q.object)
+        .filter(|t| acc.can_read_table(store, *t))
+    else {
+        return Err(invalid_type(soql_text, q.object_pos, &q.object));
+    };
+    let schema = &store.tables[t].schema;
+    let mut select = Vec::new();
+    for item in &q.select {
+        match item {
+            SelectItem::Field(f) => select.push(resolve(store, acc, soql_text, t, f)?),
+            SelectItem::Fields(m, pos) => {
+                if *m != FieldsMacro::Standard && q.limit.is_none_or(|l| l > 200) {
+                    return Err(QueryError::at(
+                        "MALFORMED_QUERY",
+                        soql_text,
+                        *pos,
+                        "The SOQL FIELDS function must have a LIMIT of at most 200",
+                    ));
+                }
+                for (ci, c) in schema.columns.iter().enumerate() {
+                    let want = match m {
+                        FieldsMacro::All => true,
+                        FieldsMacro::Standard => !c.custom,
+                        FieldsMacro::Custom => c.custom,
+                    };
+                    if want && acc.column(store, t, c).0 {
+                        select.push(ColPath {
+                            hops: vec![(t, ci)],
+                            names: vec![c.name.clone()],
+                        });
+                    }
+                }
+            }
+        }
+    }
+    let filter = match &q.filter {
+        Some(c) => Some(compile(store, acc, soql_text, t, c, now_ms)?),
+        None => None,
+    };
+    let mut order = Vec::new();
+    for o in &q.order_by {
+        order.push((
+            resolve(store, acc, soql_text, t, &o.field)?,
+            o.desc,
+            o.nulls_first.unwrap_or(!o.desc),
+        ));
+    }
+    let table = &store.tables[t];
+    let mut rows: Vec<usize> = (0..table.rows.len())
+        .filter(|r| include_deleted || q.all_rows || !table.rows[*r].deleted)
+        .filter(|r| filter.as_ref().is_none_or(|f| eval(store, f, *r)))
+        .collect();
+    if !order.is_empty() {
+        rows.sort_by(|a, b| {
+            for (p, desc, nulls_first) in &order {
+                let col = column_of(store, p);
+                let (va, vb) = (value_at(store, p, *a), value_at(store, p, *b));
+                let ord = match (va.is_empty(), vb.is_empty()) {
+                    (true, true) => Ordering::Equal,
+                    (true, false) => {
+                        if *nulls_first {
+                            Ordering::Less
+                        } else {
+                            Ordering::Greater
+                        }
+                    }
+                    (false, true) => {
+                        if *nulls_first {
+                            Ordering::Greater
+                        } else {
+                            Ordering::Less
+                        }
+                    }
+                    (false, false) => {
+                        let o = compare_values(col, va, vb);
+                        if *desc { o.reverse() } else { o }
+                    }
+                };
+                if ord != Ordering::Equal {
+                    return ord;
+                }
+            }
+            Ordering::Equal
+        });
+    }
+    let offset = q.offset.unwrap_or(0) as usize;
+    let rows: Vec<usize> = rows
+        .into_iter()
+        .skip(offset)
+        .take(q.limit.map_or(usize::MAX, |l| l as usize))
+        .collect();
+    Ok(Executed {
+        table: t,
+        rows,
+        select,
+        count_only: q.count_only,
+        entity: schema.name.clone(),
+    })
+}
+
+fn compare_values(col: &Column, a: &str, b: &str) -> Ordering {
+    if col.is_numeric() {
+        let (x, y) = (
+            a.parse::<f64>().unwrap_or(0.0),
+            b.parse::<f64>().unwrap_or(0.0),
+        );
+        return x.total_cmp(&y);
+    }
+    match col.ftype {
+        FieldType::Date | FieldType::Datetime => parse_datetime_ms(a)
+            .unwrap_or(0)
+            .cmp(&parse_datetime_ms(b).unwrap_or(0)),
+        FieldType::Id | FieldType::Reference => a.cmp(b),
+        _ => a.to_lowercase().cmp(&b.to_lowercase()),
+    }
+}
+
+/// A condition with columns resolved and literals typed.
+enum Compiled {
+    And(Box<Compiled>, Box<Compiled>),
+    Or(Box<Compiled>, Box<Compiled>),
+    Not(Box<Compiled>),
+    Cmp {
+        path: ColPath,
+        op: CmpOp,
+        value: Value2,
+    },
+    In {
+        path: ColPath,
+        negated: bool,
+        values: Vec<Value2>,
+    },
+}
+
+/// A literal converted to the column's domain.
+#[derive(Debug, Clone)]
+enum Value2 {
+    Null,
+    Num(f64),
+    /// [start, end) in ms for dates and date ranges.
+    Time(i64, i64),
+    Text(String),
+    Bool(bool),
+    Like(String),
+}
+
+fn day_floor(ms: i64) -> i64 {
+    ms.div_euclid(86_400_000) * 86_400_000
+}
+
+fn rel_range(r: RelDate, now_ms: i64) -> (i64, i64) {
+    const DAY: i64 = 86_400_000;
+    let today = day_floor(now_ms);
+    let days = today / DAY;
+    // 1970-01-01 was a Thursday; Salesforce weeks start on Sunday (en_US).
+    let weekday_from_sunday = (days + 4).rem_euclid(7);
+    let week_start = today - weekday_from_sunday * DAY;
+    let (y, m, _) = crate::pii::civil_from_days(days);
+    let month_start = super::days_from_civil(y, m, 1) * DAY;
+    let (ny, nm) = if m == 12 { (y + 1, 1) } else { (y, m + 1) };
+    let next_month = super::days_from_civil(ny, nm, 1) * DAY;
+    let (py, pm) = if m == 1 { (y - 1, 12) } else { (y, m - 1) };
+    let prev_month = super::days_from_civil(py, pm, 1) * DAY;
+    let year_start = super::days_from_civil(y, 1, 1) * DAY;
+    let next_year = super::days_from_civil(y + 1, 1, 1) * DAY;
+    let prev_year = super::days_from_civil(y - 1, 1, 1) * DAY;
+    match r {
+        RelDate::Today => (today, today + DAY),
+        RelDate::Yesterday => (today - DAY, today),
+        RelDate::Tomorrow => (today + DAY, today + 2 * DAY),
+        // LAST_N_DAYS:n includes today and the n-1 days before... Salesforce:
+        // "starting 12:00:00 AM n days ago through the current second".
+        RelDate::LastNDays(n) => (today - i64::from(n) * DAY, now_ms + 1),
+        RelDate::NextNDays(n) => (today + DAY, today + (i64::from(n) + 1) * DAY),
+        RelDate::NDaysAgo(n) => (today - i64::from(n) * DAY, today - (i64::from(n) - 1) * DAY),
+        RelDate::ThisWeek => (week_start, week_start + 7 * DAY),
+        RelDate::LastWeek => (week_start - 7 * DAY, week_start),
+        RelDate::ThisMonth => (month_start, next_month),
+        RelDate::LastMonth => (prev_month, month_start),
+        RelDate::ThisYear => (year_start, next_year),
+        RelDate::LastYear => (prev_year, year_start),
+    }
+}
+
+fn literal_for(col: &Column, lit: &Literal, op: CmpOp, now_ms: i64) -> Result<Value2, String> {
+    Ok(match (lit, col.ftype) {
+        (Literal::Null, _) => Value2::Null,
+        (_, _) if op == CmpOp::Like => match lit {
+            Literal::Str(s) => Value2::Like(s.to_lowercase()),
+            _ => return Err("LIKE needs a string value".into()),
+        },
+        (Literal::Bool(b), FieldType::Boolean) => Value2::Bool(*b),
+        (Literal::Num(n), t) if col.is_numeric() || t == FieldType::String => {
+            if col.is_numeric() {
+                Value2::Num(*n)
+            } else {
+                Value2::Text(n.to_string())
+            }
+        }
+        (Literal::DateTime(d), FieldType::Date | FieldType::Datetime) => {
+            let ms = parse_datetime_ms(d).ok_or_else(|| format!("invalid date: {d}"))?;
+            if d.len() == 10 {
+                Value2::Time(ms, ms + 86_400_000)
+            } else {
+                Value2::Time(ms, ms + 1)
+            }
+        }
+        (Literal::Rel(r), FieldType::Date | FieldType::Datetime) => {
+            let (a, b) = rel_range(*r, now_ms);
+            Value2::Time(a, b)
+        }
+        (Literal::Str(s), t)
+            if !matches!(
+                t,
+                FieldType::Boolean | FieldType::Date | FieldType::Datetime
+            ) && !col.is_numeric() =>
+        {
+            Value2::Text(s.clone())
+        }
+        (_, t) => {
+            return Err(format!(
+                "value of filter criterion for field '{}' must be of type {} and should not be enclosed in quotes",
+                col.name,
+                match t {
+                    FieldType::Boolean => "boolean",
+                    FieldType::Date => "date",
+                    FieldType::Datetime => "dateTime",
+                    _ if col.is_numeric() => "double",
+                    _ => "string",
+                }
+            ));
+        }
+    })
+}
+
+fn compile(
+    store: &Store,
+    acc: &Access<'_>,
+    soql_text: &str,
+    t: usize,
+    c: &Cond,
+    now_ms: i64,
+) -> Result<Compiled, QueryError> {
+    Ok(match c {
+        Cond::And(a, b) => Compiled::And(
+            Box::new(compile(store, acc, soql_text, t, a, now_ms)?),
+            Box::new(compile(store, acc, soql_text, t, b, now_ms)?),
+        ),
+        Cond::Or(a, b) => Compiled::Or(
+            Box::new(compile(store, acc, soql_text, t, a, now_ms)?),
+            Box::new(compile(store, acc, soql_text, t, b, now_ms)?),
+        ),
+        Cond::Not(a) => Compiled::Not(Box::new(compile(store, acc, soql_text, t, a, now_ms)?)),
+        Cond::Cmp {
+            field,
+            op,
+            value,
+            value_pos,
+        } => {
+            let path = resolve(store, acc, soql_text, t, field)?;
+            let col = column_of(store, &path);
+            if matches!(value, Literal::Null) && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                return Err(QueryError::at(
+                    "INVALID_QUERY_FILTER_OPERATOR",
+                    soql_text,
+                    *value_pos,
+                    "invalid operator on null",
+                ));
+            }
+            let v = literal_for(col, value, *op, now_ms).map_err(|m| {
+                QueryError::at("INVALID_QUERY_FILTER_OPERATOR", soql_text, *value_pos, &m)
+            })?;
+            Compiled::Cmp {
+                path,
+                op: *op,
+                value: v,
+            }
+        }
+        Cond::In {
+            field,
+            negated,
+            values,
+        } => {
+            let path = resolve(store, acc, soql_text, t, field)?;
+            let col = column_of(store, &path).clone();
+            let mut vs = Vec::with_capacity(values.len());
+            for v in values {
+                vs.push(literal_for(&col, v, CmpOp::Eq, now_ms).map_err(|m| {
+                    QueryError::at("INVALID_QUERY_FILTER_OPERATOR", soql_text, field.pos, &m)
+                })?);
+            }
+            Compiled::In {
+                path,
+                negated: *negated,
+                values: vs,
+            }
+        }
+    })
+}
+
+fn like(pattern: &str, text: &str) -> bool {
+    // Pattern is lower-cased; `%` any run, `_` one char, `\%` `\_` literal.
+    let p: Vec<(char, bool)> = {
+        let mut v = Vec::new();
+        let mut it = pattern.chars().peekable();
+        while let Some(c) = it.next() {
+            if c == '\\' && matches!(it.peek(), Some('%' | '_')) {
+                v.push((it.next().unwrap_or('%'), true));
+            } else {
+                v.push((c, false));
+            }
+        }
+        v
+    };
+    let t: Vec<char> = text.to_lowercase().chars().collect();
+    // Iterative wildcard match with backtracking on the last `%`.
+    let (mut pi, mut ti) = (0usize, 0usize);
+    let (mut star, mut mark) = (None::<usize>, 0usize);
+    while ti < t.len() {
+        if pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
+            star = Some(pi);
+            pi += 1;
+            mark = ti;
+        } else if pi < p.len() && ((!p[pi].1 && p[pi].0 == '_') || p[pi].0 == t[ti]) {
+            pi += 1;
+            ti += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ti = mark;
+        } else {
+            return false;
+        }
+    }
+    while pi < p.len() && !p[pi].1 && p[pi].0 == '%' {
+        pi += 1;
+    }
+    pi == p.len()
+}
+
+fn matches_value(col: &Column, v: &str, op: CmpOp, lit: &Value2) -> bool {
+    if let Value2::Null = lit {
+        return match op {
+            CmpOp::Eq => v.is_empty(),
+            CmpOp::Ne => !v.is_empty(),
+            _ => false,
+        };
+    }
+    if v.is_empty() {
+        return op == CmpOp::Ne;
+    }
+    let ord = match lit {
+        Value2::Like(p) => return like(p, v),
+        Value2::Num(n) => match v.parse::<f64>() {
+            Ok(x) => x.total_cmp(n),
+            Err(_) => return false,
+        },
+        Value2::Bool(b) => (v == "true").cmp(b),
+        Value2::Text(s) => {
+            if matches!(col.ftype, FieldType::Id | FieldType::Reference)
+                && (s.len() == 15 || s.len() == 18)
+            {
+                // Ids compare on their 15 case-sensitive characters.
+                v.get(..15).unwrap_or(v).cmp(s.get(..15).unwrap_or(s))
+            } else {
+                v.to_lowercase().cmp(&s.to_lowercase())
+            }
+        }
+        Value2::Time(a, b) => {
+            let Some(x) = parse_datetime_ms(v) else {
+                return false;
+            };
+            return match op {
+                CmpOp::Eq => x >= *a && x < *b,
+                CmpOp::Ne => !(x >= *a && x < *b),
+                CmpOp::Lt => x < *a,
+                CmpOp::Le => x < *b,
+                CmpOp::Gt => x >= *b,
+                CmpOp::Ge => x >= *a,
+                CmpOp::Like => false,
+            };
+        }
+        Value2::Null => Ordering::Equal,
+    };
+    match op {
+        CmpOp::Eq => ord == Ordering::Equal,
+        CmpOp::Ne => ord != Ordering::Equal,
+        CmpOp::Lt => ord == Ordering::Less,
+        CmpOp::Le => ord != Ordering::Greater,
+        CmpOp::Gt => ord == Ordering::Greater,
+        CmpOp::Ge => ord != Ordering::Less,
+        CmpOp::Like => false,
+    }
+}
+
+fn eval(store: &Store, c: &Compiled, r: usize) -> bool {
+    match c {
+        Compiled::And(a, b) => eval(store, a, r) && eval(store, b, r),
+        Compiled::Or(a, b) => eval(store, a, r) || eval(store, b, r),
+        Compiled::Not(a) => !eval(store, a, r),
+        Compiled::Cmp { path, op, value } => {
+            matches_value(column_of(store, path), value_at(store, path, r), *op, value)
+        }
+        Compiled::In {
+            path,
+            negated,
+            values,
+        } => {
+            let col = column_of(store, path);
+            let v = value_at(store, path, r);
+            let hit = values
+                .iter()
+                .any(|lit| matches_value(col, v, CmpOp::Eq, lit));
+            hit != *negated
+        }
+    }
+}
+
+/// Typed JSON for a stored value.
+pub fn json_value(col: &Column, v: &str) -> Value {
+    if v.is_empty() {
+        return Value::Null;
+    }
+    match col.ftype {
+        FieldType::Boolean => Value::Bool(v == "true"),
+        FieldType::Int => v.parse::<i64>().map(Value::from).unwrap_or(Value::Null),
+        FieldType::Currency | FieldType::Double => {
+            v.parse::<f64>().map(Value::from).unwrap_or(Value::Null)
+        }
+        FieldType::Datetime => {
+            Value::String(parse_datetime_ms(v).map_or_else(|| v.to_owned(), sf_datetime))
+        }
+        _ => Value::String(v.to_owned()),
+    }
+}
+
+fn attributes(store: &Store, t: usize, id: &str, v: u32) -> Value {
+    let name = &store.tables[t].schema.name;
+    json!({ "type": name, "url": format!("/services/data/v{v}.0/sobjects/{name}/{id}") })
+}
+
+/// One record as the query API returns it (select order, nested parents).
+pub fn record_json(store: &Store, t: usize, r: usize, select: &[ColPath], v: u32) -> Value {
+    let mut m = Map::new();
+    m.insert(
+        "attributes".into(),
+        attributes(store, t, &store.tables[t].rows[r].values[0], v),
+    );
+    for p in select {
+        insert_path(store, &mut m, p, 0, r, v);
+    }
+    Value::Object(m)
+}
+
+fn insert_path(store: &Store, m: &mut Map<String, Value>, p: &ColPath, k: usize, r: usize, v: u32) {
+    let (t, c) = p.hops[k];
+    let col = &store.tables[t].schema.columns[c];
+    let raw = store.tables[t].rows[r].values[c].as_str();
+    if k + 1 == p.hops.len() {
+        m.insert(p.names[k].clone(), json_value(col, raw));
+        return;
+    }
+    let next_t = p.hops[k + 1].0;
+    let key = p.names[k].clone();
+    match store.tables[next_t].find(raw) {
+        None => {
+            m.entry(key).or_insert(Value::Null);
+        }
+        Some(nr) => {
+            let entry = m.entry(key).or_insert_with(|| {
+                let mut inner = Map::new();
+                inner.insert(
+                    "attributes".into(),
+                    attributes(store, next_t, &store.tables[next_t].rows[nr].values[0], v),
+                );
+                Value::Object(inner)
+            });
+            if let Value::Object(inner) = entry {
+                insert_path(store, inner, p, k + 1, nr, v);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::like;
+
+    #[test]
+    fn like_patterns() {
+        assert!(like("a%", "Avery"));
+        assert!(like("%ver%", "Avery"));
+        assert!(like("_very", "avery"));
+        assert!(!like("a_", "avery"));
+        assert!(like("100\\%", "100%"));
+        assert!(!like("100\\%", "1000"));
+        assert!(like("%", ""));
+    }
+}

@@ -1,0 +1,589 @@
+//! The REST API under `/services/data/vNN.0/`: resources, describeGlobal,
+//! sObject info and describe, query/queryAll/queryMore, record CRUD and
+//! limits — each call authenticated, counted against the daily allowance
+//! (`Sforce-Limit-Info`) and permission-checked as the fixture says.
+//!
+//! Owns: REST routing and response shapes. Must not: know transport
+//! details or bypass `Access` for permission decisions.
+
+use serde_json::{Map, Value, json};
+
+use super::query::{self, Access, Cursor, QueryError};
+use super::schema::TableKind;
+use super::telemetry::{EventKind, MAX_RECORD_IDS};
+use super::{DEFAULT_BATCH_SIZE, Event, MAX_CURSORS, Method, OrgState, Request, Response, soql};
+
+fn not_found() -> Response {
+    Response::error(404, "NOT_FOUND", "The requested resource does not exist")
+}
+
+impl OrgState {
+    pub(super) fn rest(
+        &mut self,
+        now_ms: i64,
+        req: &Request,
+        ev: &mut Event,
+        v: u32,
+        rest: &[String],
+    ) -> Response {
+        let si = match self.authenticate(now_ms, req, ev) {
+            Ok(si) => si,
+            Err(d) => return d.response(),
+        };
+        if self.api_requests_used >= self.opts.daily_api_requests {
+            let mut r = Response::error(
+                403,
+                "REQUEST_LIMIT_EXCEEDED",
+                "TotalRequests Limit exceeded.",
+            );
+            self.count_api_call(&mut r);
+            return r;
+        }
+        let user = self.auth.sessions[si].user;
+        let r: Vec<&str> = rest.iter().map(String::as_str).collect();
+        let mut resp = match (req.method, r.as_slice()) {
+            (Method::Get, []) => self.resources(req, v),
+            (Method::Get, ["sobjects"]) => self.describe_global(user, v),
+            (Method::Get, ["sobjects", t]) => self.sobject_info(user, v, t),
+            (Method::Post, ["sobjects", t]) => self.create(now_ms, user, v, t, req, ev),
+            (Method::Get, ["sobjects", t, "describe"]) => self.describe(user, v, t),
+            (Method::Get, ["sobjects", t, id]) => self.retrieve(user, v, t, id, req, ev),
+            (Method::Patch, ["sobjects", t, id]) => self.update(now_ms, user, t, id, req, ev),
+            (Method::Delete, ["sobjects", t, id]) => self.delete(now_ms, user, t, id, ev),
+            (Method::Get, ["query" | "queryAll"]) => {
+                let all = r[0] == "queryAll";
+                self.run_query(now_ms, user, v, req, ev, all)
+            }
+            (Method::Get, ["query" | "queryAll", locator]) => self.query_more(user, v, locator, ev),
+            (Method::Get, ["limits"]) => self.limits(),
+            (_, ["sobjects" | "query" | "queryAll" | "limits", ..]) | (_, []) => Response::error(
+                405,
+                "METHOD_NOT_ALLOWED",
+                &format!(
+                    "HTTP Method '{}' not allowed. Allowed are GET",
+                    req.method.as_str()
+                ),
+            ),
+            _ => not_found(),
+        };
+        self.count_api_call(&mut resp);
+        resp
+    }
+
+    fn access(&mut self, user: usize) -> crate::model::Effective {
+        self.auth.effective(&self.org, user)
+    }
+
+    fn resources(&self, req: &Request, v: u32) -> Response {
+        let base = format!("/services/data/v{v}.0");
+        let mut m = Map::new();
+        for r in [
+            "sobjects",
+            "query",
+            "queryAll",
+            "limits",
+            "composite",
+            "jobs",
+            "search",
+            "tooling",
+            "recent",
+            "analytics",
+        ] {
+            m.insert(r.into(), json!(format!("{base}/{r}")));
+        }
+        m.insert(
+            "identity".into(),
+            json!(format!(
+                "{}/id/{}",
+                req.base_url.trim_end_matches('/'),
+                self.org_id
+            )),
+        );
+        Response::json(200, &Value::Object(m))
+    }
+
+    fn describe_global(&mut self, user: usize, v: u32) -> Response {
+        let eff = self.access(user);
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let sobjects: Vec<Value> = (0..self.store.tables.len())
+            .filter(|t| acc.can_read_table(&self.store, *t))
+            .map(|t| {
+                let (c, e, d) = acc.object_perms(&self.store, t);
+                self.store.tables[t].schema.global_entry(v, c, e, d)
+            })
+            .collect();
+        Response::json(
+            200,
+            &json!({"encoding": "UTF-8", "maxBatchSize": 200, "sobjects": sobjects}),
+        )
+    }
+
+    fn table_for(&mut self, user: usize, name: &str) -> Option<(usize, crate::model::Effective)> {
+        let eff = self.access(user);
+        let t = self.store.table(name)?;
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        acc.can_read_table(&self.store, t).then_some((t, eff))
+    }
+
+    fn sobject_info(&mut self, user: usize, v: u32, name: &str) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let (c, e, d) = acc.object_perms(&self.store, t);
+        let info = self.store.tables[t].schema.global_entry(v, c, e, d);
+        Response::json(200, &json!({"objectDescribe": info, "recentItems": []}))
+    }
+
+    fn describe(&mut self, user: usize, v: u32, name: &str) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let perms = acc.object_perms(&self.store, t);
+        let store = &self.store;
+        let body = store.tables[t]
+            .schema
+            .describe(v, perms, &|c| acc.column(store, t, c));
+        Response::json(200, &body)
+    }
+
+    fn run_query(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        v: u32,
+        req: &Request,
+        ev: &mut Event,
+        all: bool,
+    ) -> Response {
+        ev.kind = EventKind::Query;
+        ev.operation = Some(if all { "QueryAll" } else { "Query" }.into());
+        let Some(text) = req.param("q").or_else(|| req.param("explain")) else {
+            return Response::error(400, "MALFORMED_QUERY", "A query string has to be specified");
+        };
+        ev.query = Some(text.chars().take(10_000).collect());
+        let parsed = match soql::parse(&text) {
+            Ok(q) => q,
+            Err(e) => {
+                return Response::error(
+                    400,
+                    "MALFORMED_QUERY",
+                    &soql::caret_message(&text, e.pos, &e.message),
+                );
+            }
+        };
+        ev.queried_entities = Some(parsed.object.clone());
+        let eff = self.access(user);
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let ex = match query::execute(&self.store, &acc, &text, &parsed, now_ms, all) {
+            Ok(x) => x,
+            Err(QueryError {
+                status,
+                code,
+                message,
+            }) => return Response::error(status, code, &message),
+        };
+        ev.queried_entities = Some(ex.entity.clone());
+        if ex.count_only {
+            ev.rows_processed = ex.rows.len() as u64;
+            return Response::json(
+                200,
+                &json!({"totalSize": ex.rows.len(), "done": true, "records": []}),
+            );
+        }
+        let batch = req
+            .header("sforce-query-options")
+            .and_then(|h| {
+                h.split(',')
+                    .find_map(|p| p.trim().strip_prefix("batchSize="))
+            })
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .map_or(DEFAULT_BATCH_SIZE, |n| n.clamp(200, DEFAULT_BATCH_SIZE));
+        let cursor = Cursor {
+            table: ex.table,
+            rows: ex.rows,
+            select: ex.select,
+            next: 0,
+            user,
+            version: v,
+            batch,
+        };
+        let id = self.next_cursor_id();
+        self.page(id, cursor, ev)
+    }
+
+    fn page(&mut self, id: String, mut c: Cursor, ev: &mut Event) -> Response {
+        let end = (c.next + c.batch).min(c.rows.len());
+        let records: Vec<Value> = c.rows[c.next..end]
+            .iter()
+            .map(|r| query::record_json(&self.store, c.table, *r, &c.select, c.version))
+            .collect();
+        let t = &self.store.tables[c.table];
+        ev.rows_processed = (end - c.next) as u64;
+        ev.rows_returned = ev.rows_processed;
+        ev.records = c.rows[c.next..end]
+            .iter()
+            .take(MAX_RECORD_IDS)
+            .map(|r| t.rows[*r].values[0].clone())
+            .collect();
+        ev.queried_entities = Some(t.schema.name.clone());
+        let total = c.rows.len();
+        let mut body = json!({"totalSize": total, "done": end >= total, "records": records});
+        if end < total {
+            body["nextRecordsUrl"] =
+                json!(format!("/services/data/v{}.0/query/{id}-{end}", c.version));
+            c.next = end;
+            self.cursors.insert(id, c);
+            while self.cursors.len() > MAX_CURSORS {
+                // Locators sort by creation; evict the oldest.
+                let oldest = self.cursors.keys().next().cloned().unwrap_or_default();
+                self.cursors.remove(&oldest);
+            }
+        }
+        Response::json(200, &body)
+    }
+
+    fn query_more(&mut self, user: usize, v: u32, locator: &str, ev: &mut Event) -> Response {
+        ev.kind = EventKind::Query;
+        ev.operation = Some("QueryMore".into());
+        let invalid = || Response::error(400, "INVALID_QUERY_LOCATOR", "invalid query locator");
+        let Some((id, offset)) = locator.rsplit_once('-') else {
+            return invalid();
+        };
+        let Ok(offset) = offset.parse::<usize>() else {
+            return invalid();
+        };
+        let Some(mut c) = self.cursors.remove(id) else {
+            return invalid();
+        };
+        if c.user != user || offset > c.rows.len() {
+            self.cursors.insert(id.to_owned(), c);
+            return invalid();
+        }
+        c.next = offset;
+        c.version = v;
+        self.page(id.to_owned(), c, ev)
+    }
+
+    fn limits(&self) -> Response {
+        let max = self.opts.daily_api_requests;
+        let used = self.api_requests_used + 1;
+        Response::json(
+            200,
+            &json!({
+                "DailyApiRequests": {"Max": max, "Remaining": max.saturating_sub(used)},
+                "DailyAsyncApexExecutions": {"Max": 250000, "Remaining": 250000},
+                "DailyBulkApiBatches": {"Max": 15000, "Remaining": 15000},
+                "DailyBulkV2QueryFileStorageMB": {"Max": 976562, "Remaining": 976562},
+                "DailyBulkV2QueryJobs": {"Max": 10000, "Remaining": 10000},
+                "DataStorageMB": {"Max": 5120, "Remaining": 5000},
+                "FileStorageMB": {"Max": 5120, "Remaining": 5120},
+                "HourlyODataCallout": {"Max": 10000, "Remaining": 10000},
+                "SingleEmail": {"Max": 5000, "Remaining": 5000},
+            }),
+        )
+    }
+
+    fn retrieve(
+        &mut self,
+        user: usize,
+        v: u32,
+        name: &str,
+        id: &str,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        if !crate::sfid::is_valid(id) {
+            return Response::error(
+                404,
+                "NOT_FOUND",
+                &format!("Provided external ID field does not exist or is not accessible: {id}"),
+            );
+        }
+        let Some(r) = self.store.tables[t]
+            .find(id)
+            .filter(|r| !self.store.tables[t].rows[*r].deleted)
+        else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let schema = &self.store.tables[t].schema;
+        let wanted: Option<Vec<String>> = req.param("fields").map(|f| {
+            f.split(',')
+                .map(|s| s.trim().to_owned())
+                .filter(|s| !s.is_empty())
+                .collect()
+        });
+        let mut select = Vec::new();
+        for (ci, c) in schema.columns.iter().enumerate() {
+            let asked = wanted
+                .as_ref()
+                .is_none_or(|w| w.iter().any(|x| x.eq_ignore_ascii_case(&c.name)));
+            if asked && acc.column(&self.store, t, c).0 {
+                select.push(query::ColPath {
+                    hops: vec![(t, ci)],
+                    names: vec![c.name.clone()],
+                });
+            }
+        }
+        if let Some(w) = &wanted
+            && let Some(bad) = w
+                .iter()
+                .find(|x| select.iter().all(|p| !p.names[0].eq_ignore_ascii_case(x)))
+        {
+            return Response::error(
+                400,
+                "INVALID_FIELD",
+                &format!("No such column '{bad}' on sobject of type {}", schema.name),
+            );
+        }
+        ev.kind = EventKind::Rest;
+        ev.rows_processed = 1;
+        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        ev.queried_entities = Some(schema.name.clone());
+        Response::json(200, &query::record_json(&self.store, t, r, &select, v))
+    }
+
+    /// Parses a JSON record body into column values, checking FLS edit.
+    fn body_values(
+        &mut self,
+        user: usize,
+        t: usize,
+        req: &Request,
+        existing: Option<usize>,
+    ) -> Result<Vec<(usize, String)>, Response> {
+        let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
+            Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character in the request body: {e}"),
+            )
+        })?;
+        let Value::Object(m) = body else {
+            return Err(Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                "The request body must be a JSON object",
+            ));
+        };
+        let eff = self.access(user);
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let schema = &self.store.tables[t].schema;
+        let mut out = Vec::new();
+        let mut not_writable = Vec::new();
+        for (k, v) in &m {
+            if k == "attributes" {
+                continue;
+            }
+            let Some(ci) = schema.column(k) else {
+                return Err(Response::error(
+                    400,
+                    "INVALID_FIELD",
+                    &format!("No such column '{k}' on sobject of type {}", schema.name),
+                ));
+            };
+            let c = &schema.columns[ci];
+            let (read, edit) = acc.column(&self.store, t, c);
+            if !read {
+                return Err(Response::error(
+                    400,
+                    "INVALID_FIELD",
+                    &format!("No such column '{k}' on sobject of type {}", schema.name),
+                ));
+            }
+            if !edit || c.system {
+                not_writable.push(c.name.clone());
+                continue;
+            }
+            let s = match v {
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                Value::Bool(b) => b.to_string(),
+                Value::Number(n) => n.to_string(),
+                _ => {
+                    return Err(Response::error(
+                        400,
+                        "JSON_PARSER_ERROR",
+                        &format!("Cannot deserialize value of field {k}"),
+                    ));
+                }
+            };
+            out.push((ci, s));
+        }
+        if !not_writable.is_empty() {
+            let fields: Vec<&str> = not_writable.iter().map(String::as_str).collect();
+            return Err(Response::error_fields(
+                400,
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+                &format!(
+                    "Unable to create/update fields: {}. Please check the security settings of this field and verify that it is read/write for your profile or permission set.",
+                    fields.join(", ")
+                ),
+                &fields,
+            ));
+        }
+        if existing.is_none() {
+            let missing: Vec<&str> = schema
+                .columns
+                .iter()
+                .enumerate()
+                .filter(|(ci, c)| c.required && !out.iter().any(|(x, v)| x == ci && !v.is_empty()))
+                .map(|(_, c)| c.name.as_str())
+                .collect();
+            if !missing.is_empty() {
+                return Err(Response::error_fields(
+                    400,
+                    "REQUIRED_FIELD_MISSING",
+                    &format!("Required fields are missing: [{}]", missing.join(", ")),
+                    &missing,
+                ));
+            }
+        }
+        Ok(out)
+    }
+
+    fn create(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        _v: u32,
+        name: &str,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        if !matches!(self.store.tables[t].schema.kind, TableKind::Data(_))
+            || !acc.object_perms(&self.store, t).0
+        {
+            return Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            );
+        }
+        let vals = match self.body_values(user, t, req, None) {
+            Ok(v) => v,
+            Err(r) => return r,
+        };
+        let mut row = vec![String::new(); self.store.tables[t].schema.columns.len()];
+        for (ci, s) in vals {
+            row[ci] = s;
+        }
+        let uid = self.store.user_ids[user].clone();
+        let id = self.store.tables[t].insert(row, &uid, now_ms);
+        ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
+        ev.records = vec![id.clone()];
+        ev.rows_processed = 1;
+        Response::json(201, &json!({"id": id, "success": true, "errors": []}))
+    }
+
+    fn update(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        name: &str,
+        id: &str,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        let Some(r) = self.store.tables[t]
+            .find(id)
+            .filter(|r| !self.store.tables[t].rows[*r].deleted)
+        else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        if !acc.object_perms(&self.store, t).1 {
+            return Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            );
+        }
+        let vals = match self.body_values(user, t, req, Some(r)) {
+            Ok(v) => v,
+            Err(resp) => return resp,
+        };
+        for (ci, s) in vals {
+            self.store.tables[t].rows[r].values[ci] = s;
+        }
+        let uid = self.store.user_ids[user].clone();
+        self.store.tables[t].touch(r, &uid, now_ms);
+        ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
+        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        ev.rows_processed = 1;
+        Response::empty(204)
+    }
+
+    fn delete(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        name: &str,
+        id: &str,
+        ev: &mut Event,
+    ) -> Response {
+        let Some((t, eff)) = self.table_for(user, name) else {
+            return not_found();
+        };
+        let Some(r) = self.store.tables[t]
+            .find(id)
+            .filter(|r| !self.store.tables[t].rows[*r].deleted)
+        else {
+            return not_found();
+        };
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        if !acc.object_perms(&self.store, t).2 {
+            return Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            );
+        }
+        let uid = self.store.user_ids[user].clone();
+        self.store.tables[t].soft_delete(r, &uid, now_ms);
+        ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
+        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        Response::empty(204)
+    }
+}

@@ -1,0 +1,299 @@
+//! The mock org as a pure state machine: logins, permissions, queries,
+//! paging, revocation — the behaviour `serve` exposes over HTTPS.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+use leakdrill::seed::Seed;
+use leakdrill::sfdc::{Method, Options, OrgState, Request, Response};
+
+use crate::support::*;
+
+pub const NOW: i64 = 1_767_225_600_000; // 2026-01-01T00:00:00Z
+
+pub fn fintech(subjects: u64) -> OrgState {
+    let org = Arc::new(org("fintech-wealth"));
+    let opts = Options::for_org(&org);
+    OrgState::new(org, subjects, Seed(42), opts).expect("org state")
+}
+
+fn user_idx(s: &OrgState, name: &str) -> usize {
+    s.org
+        .users
+        .iter()
+        .position(|u| u.username.starts_with(name))
+        .expect("user")
+}
+
+fn app_idx(s: &OrgState, name: &str) -> usize {
+    s.org
+        .connected_apps
+        .iter()
+        .position(|a| a.name == name)
+        .expect("app")
+}
+
+fn call(s: &mut OrgState, req: Request) -> Response {
+    s.handle(NOW, &req).0
+}
+
+/// OAuth password grant; returns the access token.
+pub fn password_login(
+    s: &mut OrgState,
+    user: &str,
+    app: &str,
+    ip: Ipv4Addr,
+) -> Result<String, Response> {
+    let (u, a) = (user_idx(s, user), app_idx(s, app));
+    let body = form(&[
+        ("grant_type", "password"),
+        ("client_id", &s.auth.apps[a].client_id.clone()),
+        ("client_secret", &s.auth.apps[a].client_secret.clone()),
+        ("username", &s.org.users[u].username.clone()),
+        (
+            "password",
+            &format!(
+                "{}{}",
+                s.auth.users[u].password, s.auth.users[u].security_token
+            ),
+        ),
+    ]);
+    let r = call(
+        s,
+        Request::new(Method::Post, "/services/oauth2/token")
+            .with_body(body)
+            .from_ip(ip),
+    );
+    if r.status == 200 {
+        Ok(r.body_json()["access_token"].as_str().unwrap().to_owned())
+    } else {
+        Err(r)
+    }
+}
+
+pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
+    form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(pairs)
+        .finish()
+        .into_bytes()
+}
+
+fn get(s: &mut OrgState, token: &str, path: &str) -> Response {
+    call(
+        s,
+        Request::new(Method::Get, path).with_header("Authorization", &format!("Bearer {token}")),
+    )
+}
+
+fn q(soql: &str) -> String {
+    format!(
+        "/services/data/v59.0/query?q={}",
+        form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
+    )
+}
+
+const ETL_NET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 70);
+const MKT_NET: Ipv4Addr = Ipv4Addr::new(203, 0, 113, 40);
+
+#[test]
+fn field_level_security_separates_over_permissive_and_least_privilege_users() {
+    let mut s = fintech(300);
+    let etl =
+        password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).expect("etl login");
+    let mkt = password_login(&mut s, "marketing.sync", "marketing-cloud-connect", MKT_NET)
+        .expect("marketing login");
+    let soql = "SELECT Id, Email, SSN__c FROM Contact";
+    let ok = get(&mut s, &etl, &q(soql));
+    assert_eq!(ok.status, 200);
+    let body = ok.body_json();
+    assert_eq!(body["totalSize"], 300);
+    assert!(
+        body["records"][0]["SSN__c"]
+            .as_str()
+            .unwrap()
+            .starts_with('9')
+    );
+    let denied = get(&mut s, &mkt, &q(soql));
+    assert_eq!(denied.status, 400);
+    assert_eq!(denied.error_code().as_deref(), Some("INVALID_FIELD"));
+    let msg = denied.body_json()[0]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert_eq!(
+        msg.lines().take(4).collect::<Vec<_>>(),
+        vec!["", soql, "                  ^", "ERROR at Row:1:Column:19"],
+    );
+    // Hidden from describe too.
+    let d = get(
+        &mut s,
+        &mkt,
+        "/services/data/v59.0/sobjects/Contact/describe",
+    )
+    .body_json();
+    let names: Vec<&str> = d["fields"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        names.contains(&"Email") && !names.contains(&"SSN__c"),
+        "{names:?}"
+    );
+    // No object access: INVALID_TYPE, and absent from describeGlobal.
+    let t = get(&mut s, &mkt, &q("SELECT Id FROM KYC_Document__c"));
+    assert_eq!(t.error_code().as_deref(), Some("INVALID_TYPE"));
+    let g = get(&mut s, &mkt, "/services/data/v59.0/sobjects").body_json();
+    assert!(
+        g["sobjects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|o| o["name"] != "KYC_Document__c")
+    );
+}
+
+#[test]
+fn query_pages_through_query_more_and_counts_api_usage() {
+    let mut s = fintech(2_500);
+    let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+    let first = get(
+        &mut s,
+        &etl,
+        &q(
+            "SELECT Id, Contact__r.Email FROM FinancialAccount__c WHERE Balance__c > 1000000 ORDER BY Balance__c DESC",
+        ),
+    );
+    assert_eq!(first.status, 200);
+    assert_eq!(
+        first.header("sforce-limit-info"),
+        Some("api-usage=1/250000")
+    );
+    let body = first.body_json();
+    let total = body["totalSize"].as_u64().unwrap();
+    assert!(total > 2000, "{total}");
+    assert_eq!(body["records"].as_array().unwrap().len(), 2000);
+    assert_eq!(body["done"], false);
+    let rec = &body["records"][0];
+    assert!(
+        rec["Contact__r"]["Email"]
+            .as_str()
+            .unwrap()
+            .ends_with("@northwind-wealth.example.com")
+    );
+    assert_eq!(rec["Contact__r"]["attributes"]["type"], "Contact");
+    let next = body["nextRecordsUrl"].as_str().unwrap().to_owned();
+    assert!(
+        next.starts_with("/services/data/v59.0/query/01g") && next.ends_with("-2000"),
+        "{next}"
+    );
+    let more = get(&mut s, &etl, &next).body_json();
+    assert_eq!(
+        more["records"].as_array().unwrap().len() as u64,
+        total - 2000
+    );
+    assert_eq!(more["done"], true);
+    assert!(more.get("nextRecordsUrl").is_none());
+    let gone = get(&mut s, &etl, &next);
+    assert_eq!(gone.error_code().as_deref(), Some("INVALID_QUERY_LOCATOR"));
+}
+
+#[test]
+fn revoked_tokens_fail_on_the_very_next_call() {
+    let mut s = fintech(50);
+    let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+    assert_eq!(get(&mut s, &etl, "/services/data/v59.0/limits").status, 200);
+    let r = call(
+        &mut s,
+        Request::new(Method::Post, "/services/oauth2/revoke").with_body(form(&[("token", &etl)])),
+    );
+    assert_eq!(r.status, 200);
+    let after = get(&mut s, &etl, "/services/data/v59.0/limits");
+    assert_eq!(after.status, 401);
+    assert_eq!(after.error_code().as_deref(), Some("INVALID_SESSION_ID"));
+    // Refresh tokens: revoking the grant kills tokens minted from it.
+    let a = app_idx(&s, "warehouse-etl");
+    let (_, refresh) = s.auth.refresh_tokens(a)[0];
+    let refresh = refresh.to_owned();
+    let body = form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", &s.auth.apps[a].client_id.clone()),
+        ("client_secret", &s.auth.apps[a].client_secret.clone()),
+        ("refresh_token", &refresh),
+    ]);
+    let minted = call(
+        &mut s,
+        Request::new(Method::Post, "/services/oauth2/token")
+            .with_body(body.clone())
+            .from_ip(Ipv4Addr::new(192, 0, 2, 140)),
+    );
+    assert_eq!(
+        minted.status, 200,
+        "relaxed IP: the leaked refresh token works from anywhere"
+    );
+    let tok = minted.body_json()["access_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(tok.starts_with("00D") && tok.contains('!'));
+    call(
+        &mut s,
+        Request::new(Method::Post, "/services/oauth2/revoke")
+            .with_body(form(&[("token", &refresh)])),
+    );
+    assert_eq!(get(&mut s, &tok, "/services/data/v59.0/limits").status, 401);
+    let again = call(
+        &mut s,
+        Request::new(Method::Post, "/services/oauth2/token").with_body(body),
+    );
+    assert_eq!(again.body_json()["error"], "invalid_grant");
+    assert_eq!(
+        again.body_json()["error_description"],
+        "expired access/refresh token"
+    );
+}
+
+#[test]
+fn login_failures_are_salesforce_shaped() {
+    let mut s = fintech(10);
+    // Marketing's profile only allows its SaaS range.
+    let e = password_login(
+        &mut s,
+        "marketing.sync",
+        "marketing-cloud-connect",
+        Ipv4Addr::new(192, 0, 2, 130),
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.body_json(),
+        serde_json::json!({"error": "invalid_grant", "error_description": "ip restricted"})
+    );
+    // The ETL user is not pre-approved for the marketing app.
+    let e = password_login(
+        &mut s,
+        "etl.integration",
+        "marketing-cloud-connect",
+        ETL_NET,
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.body_json()["error_description"],
+        "user hasn't approved this consumer"
+    );
+    // SOAP login with a wrong password: a 500 fault with sf:exceptionCode.
+    let soap = "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>etl.integration@northwind-wealth.example.com</username><password>nope</password></login></se:Body></se:Envelope>";
+    let r = call(
+        &mut s,
+        Request::new(Method::Post, "/services/Soap/u/59.0").with_body(soap),
+    );
+    assert_eq!(r.status, 500);
+    let text = String::from_utf8(r.body).unwrap();
+    assert!(
+        text.contains("<sf:exceptionCode>INVALID_LOGIN</sf:exceptionCode>")
+            && text.contains("<faultstring>INVALID_LOGIN: ")
+    );
+    // Every request, failed or not, produced one event.
+    let (_, ev) = s.handle(NOW, &Request::new(Method::Get, "/services/data"));
+    assert_eq!(ev.http_method, "GET");
+}
