@@ -9,7 +9,6 @@ use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::fixture::{self, FixtureError};
@@ -94,9 +93,6 @@ struct ShowArgs {
     /// Number of data subjects to size record counts for.
     #[arg(long, default_value_t = 1000)]
     records: u64,
-    /// Seed (record counts do not depend on it; shown for reference).
-    #[arg(long, default_value_t = 42)]
-    seed: u64,
     #[arg(long, value_enum, default_value_t = Format::Text)]
     format: Format,
 }
@@ -115,8 +111,8 @@ struct GenerateArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// Worker threads (default: all cores).
-    #[arg(long)]
-    threads: Option<usize>,
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..=256))]
+    threads: Option<u16>,
     /// No progress bar or summary.
     #[arg(long, short)]
     quiet: bool,
@@ -169,6 +165,13 @@ pub fn main() -> ExitCode {
     };
     match run(cli) {
         Ok(code) => ExitCode::from(code),
+        // `leakdrill … | head` closing the pipe is not an error.
+        Err(e)
+            if e.downcast_ref::<std::io::Error>()
+                .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe) =>
+        {
+            ExitCode::from(exit::OK)
+        }
         Err(e) => {
             let code = e.downcast_ref::<Exit>().map_or(exit::INTERNAL, |x| x.code);
             if code == exit::INTERNAL {
@@ -186,7 +189,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
     match cli.command {
         Command::Org(OrgCommand::Show(a)) => {
             let org = load(&a.fixture)?;
-            let plan = plan(&org, a.records, a.seed)?;
+            // Record counts do not depend on the seed.
+            let plan = plan(&org, a.records, 0)?;
             match a.format {
                 Format::Text => write!(stdout, "{}", show::render_text(&plan))?,
                 Format::Json => writeln!(
@@ -202,6 +206,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let plan = plan(&org, a.records, a.seed)?;
             let threads = a
                 .threads
+                .map(usize::from)
                 .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
             let bar = if a.quiet || !std::io::stderr().is_terminal() {
                 indicatif::ProgressBar::hidden()
@@ -220,7 +225,17 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let started = std::time::Instant::now();
             let manifest =
                 generate::generate(&plan, &a.out, threads, &|done, _| bar.set_position(done))
-                    .with_context(|| format!("generating {}", a.out.display()))?;
+                    .map_err(|e| {
+                        bar.finish_and_clear();
+                        anyhow::Error::new(Exit {
+                            code: if e.is_usage() {
+                                exit::USAGE
+                            } else {
+                                exit::INTERNAL
+                            },
+                            message: format!("error: {e}"),
+                        })
+                    })?;
             bar.finish_and_clear();
             if !a.quiet {
                 let secs = started.elapsed().as_secs_f64();

@@ -36,13 +36,10 @@ pub const BUILTIN: &[(&str, &str, &str)] = &[
 
 #[derive(Debug, thiserror::Error)]
 pub enum FixtureError {
-    #[error("cannot read fixture {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    #[error("cannot read fixture {path}: {cause}")]
+    Io { path: String, cause: std::io::Error },
     #[error(
-        "no fixture named `{name}` and no such file\n  = hint: {hint}; or give a path to a fixture YAML file"
+        "no fixture named `{name}` and no such file\n  = hint: {hint} (or give the path of a fixture YAML file)"
     )]
     Unknown { name: String, hint: String },
     #[error("{0}")]
@@ -56,26 +53,103 @@ pub fn resolve(name_or_path: &str) -> Result<Org, FixtureError> {
     }
     let path = Path::new(name_or_path);
     if path.exists() {
-        let text = std::fs::read_to_string(path).map_err(|source| FixtureError::Io {
+        let text = read_text_file(path).map_err(|cause| FixtureError::Io {
             path: name_or_path.to_owned(),
-            source,
+            cause,
         })?;
         return load_str(name_or_path, &text).map_err(FixtureError::Invalid);
     }
+    let hint = suggest(name_or_path, BUILTIN.iter().map(|(n, _, _)| *n));
     Err(FixtureError::Unknown {
         name: name_or_path.to_owned(),
-        hint: suggest(name_or_path, BUILTIN.iter().map(|(n, _, _)| *n))
-            .replace("expected one of", "built-in fixtures are"),
+        hint: if hint.starts_with("did you mean") {
+            hint
+        } else {
+            hint.replace("expected one of", "built-in fixtures are")
+        },
+    })
+}
+
+/// Reads a regular file of at most [`yaml::MAX_INPUT_BYTES`] as UTF-8,
+/// refusing devices, FIFOs and directories (which could block or never end).
+pub fn read_text_file(path: &Path) -> std::io::Result<String> {
+    use std::io::{Error, ErrorKind, Read};
+    let meta = std::fs::metadata(path)?;
+    if !meta.is_file() {
+        return Err(Error::new(ErrorKind::InvalidInput, "not a regular file"));
+    }
+    let file = std::fs::File::open(path)?;
+    let mut buf = Vec::new();
+    file.take(yaml::MAX_INPUT_BYTES as u64 + 1)
+        .read_to_end(&mut buf)?;
+    if buf.len() > yaml::MAX_INPUT_BYTES {
+        return Err(Error::new(
+            ErrorKind::InvalidData,
+            format!("larger than the limit of {} bytes", yaml::MAX_INPUT_BYTES),
+        ));
+    }
+    String::from_utf8(buf).map_err(|e| {
+        Error::new(
+            ErrorKind::InvalidData,
+            format!(
+                "not UTF-8 text (invalid byte at offset {})",
+                e.utf8_error().valid_up_to()
+            ),
+        )
     })
 }
 
 /// Parses and validates a fixture document. `file` is used in diagnostics.
 pub fn load_str(file: &str, text: &str) -> Result<Org, Diagnostics> {
-    let raw: RawFixture = yaml::from_str(file, text)?;
+    let node = yaml::parse(file, text)?;
+    let (raw, structural) = yaml::from_node_partial::<RawFixture>(file, &node);
+    let Some(raw) = raw else {
+        return Err(structural);
+    };
+    // Validate whatever parsed, so semantic errors are reported alongside
+    // the structural ones.
     let mut v = Validator {
         file,
-        diags: Diagnostics::default(),
+        diags: structural,
+        incomplete: BTreeSet::new(),
     };
+    let broken = |any: bool, kind: &'static str, set: &mut BTreeSet<&'static str>| {
+        if any {
+            set.insert(kind);
+        }
+    };
+    broken(
+        raw.objects
+            .as_ref()
+            .is_some_and(|o| o.value.iter().any(|c| c.value.is_none())),
+        "object",
+        &mut v.incomplete,
+    );
+    broken(
+        raw.networks.iter().any(|c| c.value.is_none()),
+        "network",
+        &mut v.incomplete,
+    );
+    broken(
+        raw.profiles.iter().any(|c| c.value.is_none()),
+        "profile",
+        &mut v.incomplete,
+    );
+    broken(
+        raw.permission_sets.iter().any(|c| c.value.is_none()),
+        "permission set",
+        &mut v.incomplete,
+    );
+    broken(
+        raw.users.iter().any(|c| c.value.is_none()),
+        "user",
+        &mut v.incomplete,
+    );
+    broken(
+        raw.connected_apps.iter().any(|c| c.value.is_none()),
+        "connected app",
+        &mut v.incomplete,
+    );
     let org = v.build(raw);
     if v.diags.is_empty() {
         Ok(org)
@@ -89,16 +163,23 @@ pub fn load_str(file: &str, text: &str) -> Result<Org, Diagnostics> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct RawFixture {
-    fixture: Spanned<String>,
-    title: String,
+    // Required keys are optional here and checked by the validator, so a
+    // file missing several of them hears about all of them at once.
+    #[serde(default)]
+    fixture: Option<Spanned<String>>,
+    #[serde(default)]
+    title: Option<String>,
     #[serde(default)]
     #[allow(dead_code)]
     description: Option<String>,
-    org: Checked<RawOrgInfo>,
-    population: Vec<Checked<RawShare>>,
+    #[serde(default)]
+    org: Option<Checked<RawOrgInfo>>,
+    #[serde(default)]
+    population: Option<Spanned<Vec<Checked<RawShare>>>>,
     #[serde(default)]
     networks: Vec<Checked<RawNetwork>>,
-    objects: Vec<Checked<RawObject>>,
+    #[serde(default)]
+    objects: Option<Spanned<Vec<Checked<RawObject>>>>,
     #[serde(default)]
     profiles: Vec<Checked<RawProfile>>,
     #[serde(default)]
@@ -118,11 +199,16 @@ struct RawFixture {
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawOrgInfo {
-    name: String,
-    instance: Spanned<String>,
-    time_zone: Spanned<String>,
-    daily_api_requests: u64,
-    email_domain: Spanned<String>,
+    #[serde(default)]
+    name: Option<String>,
+    #[serde(default)]
+    instance: Option<Spanned<String>>,
+    #[serde(default)]
+    time_zone: Option<Spanned<String>>,
+    #[serde(default)]
+    daily_api_requests: Option<u64>,
+    #[serde(default)]
+    email_domain: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -336,6 +422,12 @@ struct RawSandbox {
 
 // ---------------------------------------------------------------- validation
 
+/// Key prefixes of standard objects (and of leakdrill's own mock objects).
+pub const STANDARD_KEY_PREFIXES: [&str; 20] = [
+    "001", "003", "005", "006", "00D", "00Q", "00T", "00U", "00e", "01t", "0PS", "0Pa", "0H4",
+    "0Ak", "0Ya", "0AT", "500", "750", "751", "801",
+];
+
 /// System fields every object has; fixtures may not redefine them.
 pub const SYSTEM_FIELDS: [&str; 3] = ["Id", "Watermark__c", "Jurisdiction__c"];
 
@@ -360,6 +452,10 @@ pub const OAUTH_SCOPES: [&str; 14] = [
 struct Validator<'f> {
     file: &'f str,
     diags: Diagnostics,
+    /// Kinds of definition ("profile", "object", …) with an item that failed
+    /// to parse: references to them are not reported, since they may name
+    /// the broken item (one error, not a cascade).
+    incomplete: BTreeSet<&'static str>,
 }
 
 /// Domains reserved for documentation and testing (RFC 2606 / RFC 6761).
@@ -399,6 +495,9 @@ impl Validator<'_> {
         name: &Spanned<String>,
         known: impl IntoIterator<Item = &'a str>,
     ) {
+        if self.incomplete.contains(what) {
+            return;
+        }
         let hint = suggest(&name.value, known);
         self.err(name.loc, format!("unknown {what} `{}`", name.value), hint);
     }
@@ -436,8 +535,30 @@ impl Validator<'_> {
         c.value.clone()
     }
 
+    fn missing(&mut self, loc: Loc, key: &str, example: &str) {
+        self.err(
+            loc,
+            format!("missing required key `{key}`"),
+            format!("add `{key}: {example}`"),
+        );
+    }
+
     fn build(&mut self, raw: RawFixture) -> Org {
-        let id = &raw.fixture;
+        let top = Loc::new(1, 1);
+        let fallback_id = Spanned {
+            loc: top,
+            value: "invalid".to_owned(),
+        };
+        let id = match &raw.fixture {
+            Some(f) => f,
+            None => {
+                self.missing(top, "fixture", "my-org");
+                &fallback_id
+            }
+        };
+        if raw.title.is_none() {
+            self.missing(top, "title", "A one-line description");
+        }
         if id.value.is_empty()
             || !id
                 .value
@@ -450,52 +571,90 @@ impl Validator<'_> {
                 "for example `fintech-wealth`",
             );
         }
-        // A broken `org:` block was already reported; validate the rest
-        // against neutral defaults so its errors are reported too.
-        let fallback = RawOrgInfo {
-            time_zone: Spanned {
-                loc: raw.org.loc,
-                value: "UTC".into(),
-            },
-            instance: Spanned {
-                loc: raw.org.loc,
-                value: "invalid".into(),
-            },
-            email_domain: Spanned {
-                loc: raw.org.loc,
-                value: "invalid.example".into(),
-            },
-            ..Default::default()
-        };
-        let info = raw.org.value.as_ref().unwrap_or(&fallback);
-        if !is_reserved_domain(&info.email_domain.value) {
-            self.err(
-                info.email_domain.loc,
-                format!(
-                    "email domain `{}` is not reserved for testing",
-                    info.email_domain.value
+        let org_loc = raw.org.as_ref().map_or(top, |o| o.loc);
+        let given = raw.org.as_ref().and_then(|o| o.value.as_ref());
+        if raw.org.is_none() {
+            self.missing(
+                top,
+                "org",
+                "{ name, instance, time_zone, daily_api_requests, email_domain }",
+            );
+        } else if let Some(o) = given {
+            for (present, key, example) in [
+                (o.name.is_some(), "name", "Acme (synthetic)"),
+                (o.instance.is_some(), "instance", "acme"),
+                (o.time_zone.is_some(), "time_zone", "America/New_York"),
+                (
+                    o.daily_api_requests.is_some(),
+                    "daily_api_requests",
+                    "100000",
                 ),
+                (o.email_domain.is_some(), "email_domain", "acme.example.com"),
+            ] {
+                if !present {
+                    self.missing(org_loc, key, example);
+                }
+            }
+        }
+        let spanned = |v: &Option<Spanned<String>>, d: &str| {
+            v.clone().unwrap_or(Spanned {
+                loc: org_loc,
+                value: d.to_owned(),
+            })
+        };
+        let instance = spanned(&given.and_then(|o| o.instance.clone()), "invalid");
+        let time_zone = spanned(&given.and_then(|o| o.time_zone.clone()), "UTC");
+        let email_domain = spanned(
+            &given.and_then(|o| o.email_domain.clone()),
+            "invalid.example",
+        );
+        let org_name = given.and_then(|o| o.name.clone()).unwrap_or_default();
+        let daily_api_requests = given.and_then(|o| o.daily_api_requests).unwrap_or(0);
+        if !is_reserved_domain(&email_domain.value) {
+            self.err(
+                email_domain.loc,
+                format!("email domain `{}` is not reserved for testing", email_domain.value),
                 "use example.com, example.net, example.org or a .test name, so no real mailbox can receive fake PII",
             );
         }
-        let inst_ok = !info.instance.value.is_empty()
-            && info
-                .instance
+        let inst_ok = !instance.value.is_empty()
+            && instance
                 .value
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
         if !inst_ok {
             self.err(
-                info.instance.loc,
-                format!("instance `{}` is not a My Domain name", info.instance.value),
+                instance.loc,
+                format!("instance `{}` is not a My Domain name", instance.value),
                 "lower-case letters, digits and dashes",
             );
         }
-        self.time_zone(&info.time_zone);
-
-        let population = self.population(&raw.population);
+        self.time_zone(&time_zone);
+        let empty_pop = Spanned {
+            loc: top,
+            value: Vec::new(),
+        };
+        let population_raw = match &raw.population {
+            Some(p) => p,
+            None => {
+                self.missing(top, "population", "[{ jurisdiction: US-CA, weight: 1 }]");
+                &empty_pop
+            }
+        };
+        let empty_objects = Spanned {
+            loc: top,
+            value: Vec::new(),
+        };
+        let objects_raw = match &raw.objects {
+            Some(o) => o,
+            None => {
+                self.missing(top, "objects", "[…]");
+                &empty_objects
+            }
+        };
+        let population = self.population(population_raw);
         let networks = self.networks(&raw.networks);
-        let objects = self.objects(&raw.objects);
+        let objects = self.objects(objects_raw);
         let profiles: Vec<Profile> = raw
             .profiles
             .iter()
@@ -540,12 +699,12 @@ impl Validator<'_> {
         let mut org = Org {
             fixture: id.value.clone(),
             source: self.file.to_owned(),
-            title: raw.title.clone(),
-            org_name: info.name.clone(),
-            instance: info.instance.value.clone(),
-            time_zone: info.time_zone.value.clone(),
-            daily_api_requests: info.daily_api_requests,
-            email_domain: info.email_domain.value.to_ascii_lowercase(),
+            title: raw.title.clone().unwrap_or_default(),
+            org_name,
+            instance: instance.value.clone(),
+            time_zone: time_zone.value.clone(),
+            daily_api_requests,
+            email_domain: email_domain.value.to_ascii_lowercase(),
             population,
             networks,
             objects,
@@ -635,9 +794,9 @@ impl Validator<'_> {
         }
     }
 
-    fn population(&mut self, raw: &[Checked<RawShare>]) -> Vec<PopulationShare> {
+    fn population(&mut self, raw: &Spanned<Vec<Checked<RawShare>>>) -> Vec<PopulationShare> {
         let mut out: Vec<PopulationShare> = Vec::new();
-        for s in raw.iter().filter_map(|c| c.value.as_ref()) {
+        for s in raw.value.iter().filter_map(|c| c.value.as_ref()) {
             let code = &s.jurisdiction.value;
             let (country, region) = match code.split_once('-') {
                 Some((c, r)) => (c, Some(r)),
@@ -680,9 +839,9 @@ impl Validator<'_> {
                 weight: s.weight.value,
             });
         }
-        if raw.is_empty() {
+        if raw.value.is_empty() && raw.loc != Loc::new(1, 1) {
             self.err(
-                Loc::new(1, 1),
+                raw.loc,
                 "the population mix is empty",
                 "list at least one `{ jurisdiction: US-CA, weight: 1 }`",
             );
@@ -713,7 +872,15 @@ impl Validator<'_> {
             .collect()
     }
 
-    fn objects(&mut self, raw: &[Checked<RawObject>]) -> Vec<Object> {
+    fn objects(&mut self, raw_spanned: &Spanned<Vec<Checked<RawObject>>>) -> Vec<Object> {
+        let raw = raw_spanned.value.as_slice();
+        if raw.is_empty() && raw_spanned.loc != Loc::new(1, 1) {
+            self.err(
+                raw_spanned.loc,
+                "the fixture has no objects",
+                "define at least one person object with `volume: { subjects: 100 }`",
+            );
+        }
         self.unique(
             "object",
             raw.iter().filter_map(|c| c.value.as_ref().map(|o| &o.name)),
@@ -733,6 +900,13 @@ impl Validator<'_> {
                     o.key_prefix.loc,
                     format!("key prefix `{kp}` must be 3 letters or digits"),
                     "Contact is `003`, Account `001`, Lead `00Q`; custom objects use e.g. `a0B` (quote it in YAML)",
+                );
+            }
+            if o.name.value.ends_with("__c") && STANDARD_KEY_PREFIXES.contains(&kp.as_str()) {
+                self.err(
+                    o.key_prefix.loc,
+                    format!("key prefix `{kp}` belongs to a standard object; custom objects use prefixes such as `a0B`"),
+                    "pick an unused prefix starting with a lower-case letter",
                 );
             }
             let volume = match &o.volume.value {
@@ -808,7 +982,7 @@ impl Validator<'_> {
         }
         if percent_loc.is_none() && !raw.is_empty() {
             self.err(
-                Loc::new(1, 1),
+                raw_spanned.loc,
                 "no person object",
                 "give at least one object `volume: { subjects: 100 }` so --records N has somewhere to go",
             );
@@ -879,6 +1053,30 @@ impl Validator<'_> {
                         g.loc,
                         format!("money range {min}..{max} is empty"),
                         "min must not exceed max",
+                    );
+                }
+                Generator::Money { min, max } if min.abs() > 1e12 || max.abs() > 1e12 => {
+                    self.err(
+                        g.loc,
+                        format!("money range {min}..{max} is outside ±1,000,000,000,000"),
+                        "amounts are generated in whole cents",
+                    );
+                }
+                Generator::Int { min, max }
+                    if min.unsigned_abs() > 1_000_000_000_000_000
+                        || max.unsigned_abs() > 1_000_000_000_000_000 =>
+                {
+                    self.err(
+                        g.loc,
+                        format!("integer range {min}..{max} is outside ±10^15"),
+                        "",
+                    );
+                }
+                Generator::RecentDate { days } if *days > 36_500 => {
+                    self.err(
+                        g.loc,
+                        format!("`recent_date` of {days} days goes back more than 100 years"),
+                        "use at most 36500 days",
                     );
                 }
                 Generator::Int { min, max } if min > max => {
@@ -1190,18 +1388,14 @@ impl Validator<'_> {
     fn endpoint(&mut self, raw: &Checked<RawEndpoint>) -> Option<Endpoint> {
         let e = raw.value.as_ref()?;
         let url = &e.url.value;
-        let host = url
-            .strip_prefix("https://")
-            .or_else(|| url.strip_prefix("http://"))
-            .map(|rest| rest.split(['/', ':', '?']).next().unwrap_or(""));
-        match host {
-            None => self.err(e.url.loc, format!("`{url}` is not an http(s) URL"), "for example https://hooks.vendor.example/ingest"),
-            Some(h) if !is_reserved_domain(h) => self.err(
+        match endpoint_host(url) {
+            Err(why) => self.err(e.url.loc, format!("`{url}` is not a usable endpoint URL: {why}"), "for example https://hooks.vendor.example/ingest"),
+            Ok(h) if !is_reserved_domain(&h) => self.err(
                 e.url.loc,
                 format!("endpoint host `{h}` is not a reserved test domain"),
                 "synthetic endpoints must use .example, .test, example.com/net/org or .invalid names, so no real service can receive data",
             ),
-            Some(_) => {}
+            Ok(_) => {}
         }
         let country = self.country(&e.country);
         Some(Endpoint {
@@ -1314,6 +1508,21 @@ impl Validator<'_> {
                 .residency
                 .as_ref()
                 .map(|r| r.iter().map(|c| self.country(c)).collect());
+            // An endpoint that does not say what it carries carries whatever
+            // the integration reads.
+            let used_classes: BTreeSet<Classification> = fields_used
+                .iter()
+                .flatten()
+                .filter_map(|(o, f)| org.object(o).and_then(|o| o.field(f)).map(|f| f.class))
+                .collect();
+            let with_default = |e: Option<Endpoint>| {
+                e.map(|mut e| {
+                    if e.carries.is_empty() {
+                        e.carries = used_classes.clone();
+                    }
+                    e
+                })
+            };
             out.push(Integration {
                 id: i.id.value.clone(),
                 title: i.title.clone(),
@@ -1324,13 +1533,38 @@ impl Validator<'_> {
                 schedule,
                 objects,
                 fields_used,
-                sends_to: i.sends_to.as_ref().and_then(|e| self.endpoint(e)),
-                log_sink: i.log_sink.as_ref().and_then(|e| self.endpoint(e)),
+                sends_to: with_default(i.sends_to.as_ref().and_then(|e| self.endpoint(e))),
+                log_sink: with_default(i.log_sink.as_ref().and_then(|e| self.endpoint(e))),
                 residency,
                 loc: i.id.loc,
             });
         }
         out
+    }
+}
+
+/// The host of an http(s) endpoint URL, refusing anything that could hide
+/// the real destination (credentials, fragments, odd encodings, IP literals).
+pub fn endpoint_host(url: &str) -> Result<String, &'static str> {
+    let u = url::Url::parse(url).map_err(|_| "it does not parse as a URL")?;
+    if !matches!(u.scheme(), "http" | "https") {
+        return Err("only http:// and https:// endpoints are modelled");
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err("credentials in the URL hide the real host");
+    }
+    if u.fragment().is_some() {
+        return Err("fragments are not allowed");
+    }
+    if url.contains('\\')
+        || url.contains('%') && url.split('/').nth(2).is_some_and(|h| h.contains('%'))
+    {
+        return Err("backslashes or escapes in the host are not allowed");
+    }
+    match u.host() {
+        Some(url::Host::Domain(d)) => Ok(d.trim_end_matches('.').to_ascii_lowercase()),
+        Some(_) => Err("IP-address hosts are not allowed; use a reserved name"),
+        None => Err("it has no host"),
     }
 }
 

@@ -21,17 +21,78 @@ pub const CHUNK_RECORDS: u64 = 8192;
 
 #[derive(Debug, thiserror::Error)]
 pub enum GenerateError {
-    #[error("cannot write {path}: {source}")]
+    #[error("cannot write {}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
+    #[error("{} is not a directory", path.display())]
+    NotADirectory { path: PathBuf },
+    #[error(
+        "{} already holds {} that this generation would not replace\n  = hint: use an empty or new directory, so stale files from another fixture cannot be mistaken for this org",
+        dir.display(), found
+    )]
+    NotEmpty { dir: PathBuf, found: String },
+}
+
+impl GenerateError {
+    /// Whether the user can fix this by choosing another `--out`.
+    pub fn is_usage(&self) -> bool {
+        match self {
+            GenerateError::Io { cause, .. } => matches!(
+                cause.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::NotADirectory
+                    | std::io::ErrorKind::AlreadyExists
+                    | std::io::ErrorKind::ReadOnlyFilesystem
+            ),
+            _ => true,
+        }
+    }
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> GenerateError + '_ {
-    move |source| GenerateError::Io {
+    move |cause| GenerateError::Io {
         path: path.to_owned(),
-        source,
+        cause,
+    }
+}
+
+/// Refuses an `--out` that is a file, or a directory with files this
+/// generation would not overwrite.
+fn check_out_dir(plan: &Plan<'_>, out_dir: &Path) -> Result<(), GenerateError> {
+    if !out_dir.exists() {
+        return Ok(());
+    }
+    if !out_dir.is_dir() {
+        return Err(GenerateError::NotADirectory {
+            path: out_dir.to_owned(),
+        });
+    }
+    let ours: Vec<String> = plan
+        .org
+        .objects
+        .iter()
+        .map(|o| format!("{}.csv", o.name))
+        .chain(std::iter::once("manifest.json".to_owned()))
+        .collect();
+    let mut foreign: Vec<String> = std::fs::read_dir(out_dir)
+        .map_err(io(out_dir))?
+        .filter_map(Result::ok)
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !ours.contains(n))
+        .collect();
+    foreign.sort();
+    match foreign.first() {
+        None => Ok(()),
+        Some(f) => Err(GenerateError::NotEmpty {
+            dir: out_dir.to_owned(),
+            found: if foreign.len() == 1 {
+                format!("`{f}`")
+            } else {
+                format!("`{f}` and {} other file(s)", foreign.len() - 1)
+            },
+        }),
     }
 }
 
@@ -87,7 +148,25 @@ pub fn generate(
     threads: usize,
     progress: Progress<'_>,
 ) -> Result<Manifest, GenerateError> {
+    check_out_dir(plan, out_dir)?;
     std::fs::create_dir_all(out_dir).map_err(io(out_dir))?;
+    let mut partials: Vec<PathBuf> = Vec::new();
+    let result = write_all(plan, out_dir, threads, progress, &mut partials);
+    if result.is_err() {
+        for p in &partials {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
+}
+
+fn write_all(
+    plan: &Plan<'_>,
+    out_dir: &Path,
+    threads: usize,
+    progress: Progress<'_>,
+    partials: &mut Vec<PathBuf>,
+) -> Result<Manifest, GenerateError> {
     let org = plan.org;
     let total = plan.total_records();
     let threads = threads.max(1);
@@ -97,7 +176,11 @@ pub fn generate(
     let mut by_juris: BTreeMap<String, u64> = BTreeMap::new();
     for (oi, o) in org.objects.iter().enumerate() {
         let file_name = format!("{}.csv", o.name);
-        let path = out_dir.join(&file_name);
+        // Written under a temporary name and renamed when complete, so a
+        // failure (disk full) never leaves a truncated file under the real name.
+        let final_path = out_dir.join(&file_name);
+        let path = out_dir.join(format!("{file_name}.partial"));
+        partials.push(path.clone());
         let file = File::create(&path).map_err(io(&path))?;
         let mut w = BufWriter::with_capacity(1 << 20, file);
         w.write_all(&csv_line(plan.header(oi).iter().map(|h| h.as_bytes())))
@@ -129,7 +212,7 @@ pub fn generate(
                     if let Err(e) = w.write_all(&done.bytes) {
                         res = Err(GenerateError::Io {
                             path: path.clone(),
-                            source: e,
+                            cause: e,
                         });
                         break;
                     }
@@ -147,6 +230,8 @@ pub fn generate(
             progress(written.min(total), total);
         }
         w.flush().map_err(io(&path))?;
+        drop(w);
+        std::fs::rename(&path, &final_path).map_err(io(&final_path))?;
         let mut values_by_class: BTreeMap<&'static str, u64> = BTreeMap::new();
         for f in &o.fields {
             *values_by_class.entry(f.class.as_str()).or_insert(0) += count;

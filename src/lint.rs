@@ -211,29 +211,7 @@ fn users(cx: &mut Ctx<'_>) {
                 "grant object Read (and View All only on the objects the integration extracts) through a dedicated permission set; remove View All Data".into(),
             );
         }
-        let ranges = org
-            .profile(&u.profile)
-            .map_or(0, |p| p.login_ip_ranges.len());
-        if eff.has(SystemPermission::ApiEnabled) && ranges == 0 && u.active {
-            cx.add(
-                "api-user-without-ip-ranges",
-                Severity::Medium,
-                u.loc,
-                format!(
-                    "integration user {} (profile `{}`) has no login IP ranges: its password or tokens work from any network, including an attacker's VPS",
-                    u.username, u.profile
-                ),
-                format!(
-                    "set login IP ranges on profile `{}` to the integration's egress range{}",
-                    u.profile,
-                    u.network
-                        .as_deref()
-                        .and_then(|n| org.network(n))
-                        .map(|n| format!(" ({})", n.cidr))
-                        .unwrap_or_default()
-                ),
-            );
-        }
+
         if !eff.has(SystemPermission::ApiUserOnly) {
             cx.add(
                 "integration-user-not-api-only",
@@ -265,6 +243,8 @@ fn users(cx: &mut Ctx<'_>) {
                     f.class.is_sensitive()
                         && eff.field(o, f).read
                         && !used.contains(&(o.name.as_str(), f.name.as_str()))
+                        // Classic encrypted fields are masked without View Encrypted Data.
+                        && (!f.encrypted || eff.has(SystemPermission::ViewEncryptedData))
                 })
                 .map(|f| f.name.as_str())
                 .collect();
@@ -290,6 +270,52 @@ fn users(cx: &mut Ctx<'_>) {
             );
         }
     }
+    // Login IP ranges are a profile setting: one finding per profile, naming
+    // the integration users that share it.
+    for p in org.profiles.iter().filter(|p| p.login_ip_ranges.is_empty()) {
+        let users: Vec<&User> = org
+            .users
+            .iter()
+            .filter(|u| u.kind == UserKind::Integration && u.active && u.profile == p.name)
+            .filter(|u| org.effective(u).has(SystemPermission::ApiEnabled))
+            .collect();
+        if users.is_empty() {
+            continue;
+        }
+        let mut ranges: Vec<String> = users
+            .iter()
+            .filter_map(|u| {
+                u.network
+                    .as_deref()
+                    .and_then(|n| org.network(n))
+                    .map(|n| n.cidr.to_string())
+            })
+            .collect();
+        ranges.sort();
+        ranges.dedup();
+        let names: Vec<&str> = users.iter().map(|u| u.username.as_str()).collect();
+        cx.add(
+            "api-user-without-ip-ranges",
+            Severity::Medium,
+            p.loc,
+            format!(
+                "profile `{}` has no login IP ranges, and {} integration user{} use{} it ({}): their passwords and tokens work from any network, including an attacker's VPS",
+                p.name,
+                names.len(),
+                if names.len() == 1 { "" } else { "s" },
+                if names.len() == 1 { "s" } else { "" },
+                names.join(", ")
+            ),
+            if ranges.is_empty() {
+                format!("set login IP ranges on profile `{}` to the integrations' egress ranges", p.name)
+            } else {
+                format!(
+                    "give each integration user its own profile (or the Salesforce Integration licence) with login IP ranges of its egress network ({})",
+                    ranges.join(", ")
+                )
+            },
+        );
+    }
     for u in org.users.iter().filter(|u| !u.active) {
         for app in org
             .connected_apps
@@ -312,15 +338,21 @@ fn users(cx: &mut Ctx<'_>) {
 
 fn fields(cx: &mut Ctx<'_>) {
     let org = cx.org;
-    let n_profiles = org.profiles.len();
+    // Administrators (Modify All Data) are expected to read everything; the
+    // question is how many ordinary profiles can.
+    let ordinary: Vec<&Profile> = org
+        .profiles
+        .iter()
+        .filter(|p| !p.grants.system.contains(&SystemPermission::ModifyAllData))
+        .collect();
+    let n_profiles = ordinary.len();
     for o in &org.objects {
         for f in o
             .fields
             .iter()
             .filter(|f| f.class.is_sensitive() && f.is_custom())
         {
-            let readers: Vec<&str> = org
-                .profiles
+            let readers: Vec<&str> = ordinary
                 .iter()
                 .filter(|p| {
                     let key = (o.name.clone(), f.name.clone());
@@ -342,7 +374,7 @@ fn fields(cx: &mut Ctx<'_>) {
                     Severity::Medium,
                     f.loc,
                     format!(
-                        "{} field {}.{} is readable by {} of {} profiles ({}): FLS was left open when the field was created, so every user and integration on those profiles can export it",
+                        "{} field {}.{} is readable by {} of {} non-admin profiles ({}): FLS was left open when the field was created, so every user and integration on those profiles can export it",
                         f.class,
                         o.name,
                         f.name,
@@ -359,11 +391,8 @@ fn fields(cx: &mut Ctx<'_>) {
 
 fn apps(cx: &mut Ctx<'_>) {
     for app in &cx.org.connected_apps {
-        let issues_refresh = app.scopes.contains("refresh_token")
-            || app.scopes.contains("offline_access")
-            || app.scopes.contains("full");
-        let never_expires =
-            issues_refresh && app.refresh_token_policy == RefreshTokenPolicy::UntilRevoked;
+        let never_expires = app.issues_refresh_tokens()
+            && app.refresh_token_policy == RefreshTokenPolicy::UntilRevoked;
         let relaxed = app.ip_relaxation == IpRelaxation::Relax;
         if never_expires && relaxed {
             cx.add(
@@ -398,7 +427,7 @@ fn apps(cx: &mut Ctx<'_>) {
                 "connected-app-full-scope",
                 Severity::Medium,
                 app.loc,
-                format!("connected app `{}` requests the `full` scope (all data the user can access, plus refresh tokens)", app.name),
+                format!("connected app `{}` requests the `full` scope: its tokens reach all data the user can access, through every API", app.name),
                 "request only `api` (and `refresh_token` if the app needs offline access)".into(),
             );
         }

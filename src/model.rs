@@ -531,6 +531,7 @@ pub enum IpRelaxation {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RefreshTokenPolicy {
     /// Refresh token is valid until revoked (never expires).
     UntilRevoked,
@@ -538,6 +539,14 @@ pub enum RefreshTokenPolicy {
     ExpireAfterDays(u32),
     /// Expire refresh token immediately.
     Immediately,
+}
+
+impl ConnectedApp {
+    /// Whether the app is issued refresh tokens: only `refresh_token` (also
+    /// shown as `offline_access`) does that; `full` does not.
+    pub fn issues_refresh_tokens(&self) -> bool {
+        self.scopes.contains("refresh_token") || self.scopes.contains("offline_access")
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -803,6 +812,16 @@ impl Org {
     /// Total weight of the population mix.
     pub fn population_weight(&self) -> u64 {
         self.population.iter().map(|p| u64::from(p.weight)).sum()
+    }
+}
+
+/// The snake_case name a value has in fixture files (`bulk_extract`,
+/// `relax_with_second_factor`), for display.
+pub fn yaml_name<T: Serialize>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(serde_json::Value::Object(m)) => m.keys().next().cloned().unwrap_or_default(),
+        _ => String::new(),
     }
 }
 

@@ -80,6 +80,13 @@ pub const TEST_CARD_NUMBERS: [&str; 10] = [
     "3566002020360505",
 ];
 
+/// Geographic North American area codes (no toll-free, N11 or unassigned
+/// codes); combined with 555-0100..0199, the range reserved for fiction.
+pub const AREA_CODES: [&str; 24] = [
+    "201", "202", "206", "212", "213", "214", "303", "305", "312", "404", "415", "469", "503",
+    "602", "617", "646", "702", "713", "718", "773", "808", "916", "917", "972",
+];
+
 /// The per-object facts a plan precomputes.
 #[derive(Debug, Clone)]
 struct ObjPlan {
@@ -444,7 +451,7 @@ fn value(g: &Generator, rng: &mut Rng, ctx: &Ctx<'_>, out: &mut String) {
                 push_padded(out, rng.random_range(0..1000u64), 3);
             } else {
                 out.push_str("+1 ");
-                push_int(out, rng.random_range(201..990u32));
+                out.push_str(pick(rng, &AREA_CODES));
                 out.push_str("-555-01");
                 push_padded(out, rng.random_range(0..100u64), 2);
             }

@@ -13,13 +13,15 @@ use serde_json::{Value, json};
 use crate::model::*;
 use crate::pii::Plan;
 
-const SYSTEM_SHOWN: [(SystemPermission, &str); 6] = [
+const SYSTEM_SHOWN: [(SystemPermission, &str); 8] = [
     (SystemPermission::ApiEnabled, "API"),
     (SystemPermission::ApiUserOnly, "APIonly"),
     (SystemPermission::ViewAllData, "VAD"),
     (SystemPermission::ModifyAllData, "MAD"),
     (SystemPermission::ExportReport, "Export"),
     (SystemPermission::ManageUsers, "Users"),
+    (SystemPermission::ViewEventLogFiles, "ELF"),
+    (SystemPermission::ViewEncryptedData, "Decrypt"),
 ];
 
 /// Fields of `object` the user can read, by class.
@@ -195,10 +197,10 @@ pub fn render_text(plan: &Plan<'_>) -> String {
         };
         let _ = writeln!(
             s,
-            "  {:<24} scopes={} ip={:?} {}{}{}",
+            "  {:<24} scopes={} ip={} {}{}{}",
             a.name,
             a.scopes.iter().cloned().collect::<Vec<_>>().join(","),
-            a.ip_relaxation,
+            yaml_name(&a.ip_relaxation),
             policy,
             if a.rotate_refresh_tokens {
                 ", rotated"
@@ -225,7 +227,7 @@ pub fn render_text(plan: &Plan<'_>) -> String {
             s,
             "  {:<26} {:<12} {:<12} as {} from {} {}",
             i.id,
-            format!("{:?}", i.kind).to_lowercase(),
+            yaml_name(&i.kind),
             i.schedule.to_string(),
             i.user,
             i.network,
@@ -240,7 +242,7 @@ pub fn render_text(plan: &Plan<'_>) -> String {
             n.id,
             n.cidr.to_string(),
             n.country,
-            format!("{:?}", n.kind).to_lowercase()
+            yaml_name(&n.kind)
         );
     }
     if !org.sandboxes.is_empty() {
@@ -327,10 +329,24 @@ pub fn render_json(plan: &Plan<'_>) -> Value {
             "refresh_token_policy": a.refresh_token_policy, "rotate_refresh_tokens": a.rotate_refresh_tokens,
             "admin_approved_only": a.admin_approved_only, "authorized_users": a.authorized_users,
         })).collect::<Vec<_>>(),
-        "integrations": org.integrations.iter().map(|i| json!({
-            "id": i.id, "kind": i.kind, "user": i.user, "connected_app": i.connected_app,
+                "integrations": org.integrations.iter().map(|i| json!({
+            "id": i.id, "title": i.title, "kind": i.kind, "user": i.user, "connected_app": i.connected_app,
             "network": i.network, "schedule": i.schedule.to_string(), "objects": i.objects,
+            "fields_used": i.fields_used.as_ref().map(|v| v.iter().map(|(o, f)| format!("{o}.{f}")).collect::<Vec<_>>()),
+            "sends_to": i.sends_to.as_ref().map(endpoint_json),
+            "log_sink": i.log_sink.as_ref().map(endpoint_json),
+            "residency": i.residency,
         })).collect::<Vec<_>>(),
+        "sandboxes": org.sandboxes.iter().map(|s| json!({"name": s.name, "kind": s.kind, "masked": s.masked, "objects": s.objects})).collect::<Vec<_>>(),
         "networks": org.networks.iter().map(|n| json!({"id": n.id, "cidr": n.cidr.to_string(), "country": n.country, "kind": n.kind})).collect::<Vec<_>>(),
+    })
+}
+
+fn endpoint_json(e: &Endpoint) -> Value {
+    json!({
+        "url": e.url,
+        "country": e.country,
+        "plaintext": e.is_plaintext(),
+        "carries": e.carries.iter().map(|c| c.as_str()).collect::<Vec<_>>(),
     })
 }

@@ -21,6 +21,8 @@ use crate::diag::{Diagnostic, Diagnostics, Loc, suggest};
 pub const MAX_NODES: usize = 2_000_000;
 pub const MAX_DEPTH: usize = 64;
 pub const MAX_INPUT_BYTES: usize = 16 * 1024 * 1024;
+/// Bytes of scalar text a document may expand to through aliases.
+pub const MAX_EXPANDED_BYTES: usize = 64 * 1024 * 1024;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Node {
@@ -96,6 +98,7 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostics> {
     let mut root: Option<Node> = None;
     let mut docs = 0usize;
     let mut nodes = 0usize;
+    let mut bytes = 0usize;
     for item in Parser::new_from_str(text) {
         let (event, span) = match item {
             Ok(x) => x,
@@ -124,9 +127,22 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostics> {
             }
             Event::Alias(id) => match anchors.iter().rev().find(|(a, _)| *a == id) {
                 Some((_, n)) => {
+                    // Count before cloning, so a bomb is refused before it
+                    // is allocated.
+                    let (count, size) = measure(n);
+                    nodes += count;
+                    bytes += size;
+                    if nodes > MAX_NODES || bytes > MAX_EXPANDED_BYTES {
+                        return Err(err(
+                            loc,
+                            format!(
+                                "aliases expand the document beyond {MAX_NODES} nodes or {MAX_EXPANDED_BYTES} bytes"
+                            ),
+                            Some("aliases (`*x`) are copied on use; avoid repeating large anchors"),
+                        ));
+                    }
                     let mut n = n.clone();
                     n.loc = loc;
-                    nodes += count_nodes(&n);
                     Some((n, 0))
                 }
                 None => return Err(err(loc, "alias to an unknown anchor".into(), None)),
@@ -222,16 +238,21 @@ pub fn parse(file: &str, text: &str) -> Result<Node, Diagnostics> {
     }))
 }
 
-fn count_nodes(n: &Node) -> usize {
+/// (nodes, scalar bytes) of a subtree.
+fn measure(n: &Node) -> (usize, usize) {
     match &n.kind {
-        NodeKind::Scalar { .. } => 1,
-        NodeKind::Seq(v) => 1 + v.iter().map(count_nodes).sum::<usize>(),
-        NodeKind::Map(v) => {
-            1 + v
-                .iter()
-                .map(|(k, v)| count_nodes(k) + count_nodes(v))
-                .sum::<usize>()
-        }
+        NodeKind::Scalar { text, .. } => (1, text.len()),
+        NodeKind::Seq(v) => v
+            .iter()
+            .map(measure)
+            .fold((1, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
+        NodeKind::Map(v) => v
+            .iter()
+            .map(|(k, v)| {
+                let (a, b) = (measure(k), measure(v));
+                (a.0 + b.0, a.1 + b.1)
+            })
+            .fold((1, 0), |a, b| (a.0 + b.0, a.1 + b.1)),
     }
 }
 
@@ -243,22 +264,34 @@ pub fn from_str<T: de::DeserializeOwned>(file: &str, text: &str) -> Result<T, Di
 
 /// Deserializes a `T` from a parsed node, collecting every error found.
 pub fn from_node<T: de::DeserializeOwned>(file: &str, node: &Node) -> Result<T, Diagnostics> {
+    match from_node_partial(file, node) {
+        (Some(v), d) if d.is_empty() => Ok(v),
+        (_, d) => Err(d),
+    }
+}
+
+/// Like [`from_node`], but also returns the value when only [`Checked`]
+/// items failed, so callers can validate the rest and report everything.
+pub fn from_node_partial<T: de::DeserializeOwned>(
+    file: &str,
+    node: &Node,
+) -> (Option<T>, Diagnostics) {
     let ctx = Ctx {
         file,
         errors: RefCell::new(Vec::new()),
     };
     let result = T::deserialize(NodeDe { node, ctx: &ctx });
     let mut errors = ctx.errors.into_inner();
-    match result {
-        Ok(v) if errors.is_empty() => Ok(v),
-        Ok(_) => Err(Diagnostics(errors).sorted()),
+    let value = match result {
+        Ok(v) => Some(v),
         Err(e) => {
             if !e.recorded {
                 errors.push(e.into_diagnostic(file, node.loc));
             }
-            Err(Diagnostics(errors).sorted())
+            None
         }
-    }
+    };
+    (value, Diagnostics(errors).sorted())
 }
 
 struct Ctx<'f> {
@@ -939,7 +972,10 @@ mod tests {
             ));
         }
         let e = parse("b.yaml", &bomb).unwrap_err();
-        assert!(e.to_string().contains("more than"), "{e}");
+        assert!(
+            e.to_string().contains("aliases expand the document beyond"),
+            "{e}"
+        );
         let e = from_str::<Doc>("d.yaml", "items: []\nitems: []\n").unwrap_err();
         assert!(e.to_string().contains("duplicate key `items`"), "{e}");
     }

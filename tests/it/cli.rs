@@ -140,3 +140,104 @@ fn org_show_and_generate_work_end_to_end() {
     assert_eq!(manifest["seed"], 11);
     assert_eq!(manifest["objects"][0]["records"], 300);
 }
+
+#[test]
+fn special_files_are_refused_without_reading_them() {
+    for path in ["/dev/zero", "/tmp"] {
+        let o = leakdrill(&["lint", "--fixture", path]);
+        assert_eq!(code(&o), 2, "{path}: {}", stderr(&o));
+        assert!(stderr(&o).contains("not a regular file"), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn generate_refuses_to_mix_orgs_in_one_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("org");
+    let out_s = out.to_str().unwrap();
+    let ok = leakdrill(&[
+        "org",
+        "generate",
+        "--fixture",
+        "fintech-wealth",
+        "--records",
+        "20",
+        "--seed",
+        "1",
+        "--out",
+        out_s,
+        "-q",
+    ]);
+    assert_eq!(code(&ok), 0, "{}", stderr(&ok));
+    // Same fixture again: overwrites its own files.
+    assert_eq!(
+        code(&leakdrill(&[
+            "org",
+            "generate",
+            "--fixture",
+            "fintech-wealth",
+            "--records",
+            "30",
+            "--seed",
+            "1",
+            "--out",
+            out_s,
+            "-q"
+        ])),
+        0
+    );
+    // Another fixture into the same directory: refused, nothing written.
+    let o = leakdrill(&[
+        "org",
+        "generate",
+        "--fixture",
+        "hr-ccpa",
+        "--records",
+        "20",
+        "--seed",
+        "1",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("already holds `Branch__c.csv`"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!out.join("Employee__c.csv").exists());
+    // A file as --out.
+    let file = dir.path().join("plain.txt");
+    std::fs::write(&file, "x").unwrap();
+    let o = leakdrill(&[
+        "org",
+        "generate",
+        "--fixture",
+        "hr-ccpa",
+        "--records",
+        "1",
+        "--seed",
+        "1",
+        "--out",
+        file.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is not a directory"), "{}", stderr(&o));
+    assert_eq!(
+        code(&leakdrill(&[
+            "org",
+            "generate",
+            "--fixture",
+            "hr-ccpa",
+            "--records",
+            "1",
+            "--seed",
+            "1",
+            "--out",
+            out_s,
+            "--threads",
+            "0"
+        ])),
+        2
+    );
+}

@@ -51,6 +51,79 @@ fn yaml_syntax_errors_point_at_the_line() {
 }
 
 #[test]
+fn structural_semantic_and_missing_key_errors_are_reported_together() {
+    insta::assert_snapshot!(errors_of("broken/mixed.yaml"));
+}
+
+#[test]
+fn missing_top_level_keys_are_all_listed() {
+    let e = load_str("x.yaml", "fixture: x\ntitle: t\n")
+        .unwrap_err()
+        .to_string();
+    for key in ["org", "population", "objects"] {
+        assert!(e.contains(&format!("missing required key `{key}`")), "{e}");
+    }
+    let e = load_str(
+        "x.yaml",
+        "fixture: x\ntitle: t\norg: {name: a}\npopulation: []\nobjects: []\n",
+    )
+    .unwrap_err()
+    .to_string();
+    for key in [
+        "instance",
+        "time_zone",
+        "daily_api_requests",
+        "email_domain",
+    ] {
+        assert!(e.contains(&format!("missing required key `{key}`")), "{e}");
+    }
+    assert!(
+        e.contains("x.yaml:4:13: error: the population mix is empty"),
+        "{e}"
+    );
+    assert!(
+        e.contains("x.yaml:5:10: error: the fixture has no objects"),
+        "{e}"
+    );
+}
+
+#[test]
+fn alias_expansion_is_bounded_in_bytes_not_just_nodes() {
+    let big = "x".repeat(1 << 20);
+    let mut text = format!("fixture: bomb\ntitle: &big \"{big}\"\nobjects:\n");
+    for _ in 0..200 {
+        text.push_str("  - *big\n");
+    }
+    let e = load_str("bomb.yaml", &text).unwrap_err().to_string();
+    assert!(e.contains("bytes"), "{e}");
+}
+
+#[test]
+fn endpoint_hosts_that_hide_the_real_destination_are_refused() {
+    use leakdrill::fixture::endpoint_host;
+    for bad in [
+        "https://evil.com#.example",
+        "https://localhost#.test",
+        "https://EVIL.COM\\@x.example/",
+        "https://evil.com%2fx.example",
+        "https://x.example.:@evil.com",
+        "https://198.51.100.7/hook",
+        "ftp://files.example/x",
+    ] {
+        let host = endpoint_host(bad);
+        assert!(
+            host.as_ref().is_err()
+                || !leakdrill::fixture::is_reserved_domain(host.as_ref().unwrap()),
+            "{bad} → {host:?}"
+        );
+    }
+    assert_eq!(
+        endpoint_host("https://Hooks.Vendor.example./in").as_deref(),
+        Ok("hooks.vendor.example")
+    );
+}
+
+#[test]
 fn unknown_fixture_names_suggest_the_closest_builtin() {
     let e = leakdrill::fixture::resolve("fintech-welth")
         .unwrap_err()
