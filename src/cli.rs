@@ -63,6 +63,35 @@ enum Command {
     /// Posture audit of a fixture: the misconfigurations that turn a leak into a breach.
     #[command(after_help = EXIT_CODES_HELP)]
     Lint(LintArgs),
+    /// Serve the mock Salesforce API over HTTPS (plus an egress proxy for clients that hard-code Salesforce hosts).
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    #[command(flatten)]
+    fixture: FixtureArg,
+    /// Number of data subjects whose records the org holds.
+    #[arg(long, default_value_t = 1000)]
+    records: u64,
+    /// Seed for records and credentials.
+    #[arg(long, default_value_t = 42)]
+    seed: u64,
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:0")]
+    addr: std::net::SocketAddr,
+    /// Where ca.pem, serve.json (credentials, URLs) and telemetry.ndjson go.
+    #[arg(long, value_name = "DIR", default_value = "leakdrill-serve")]
+    state_dir: PathBuf,
+    /// Serve plain HTTP instead of HTTPS (every URL in serve.json and login responses is http://).
+    #[arg(long)]
+    plain_http: bool,
+    /// Allow listening on a non-loopback address.
+    #[arg(long)]
+    allow_non_loopback: bool,
+    /// Override the fixture's daily API request allowance.
+    #[arg(long)]
+    daily_api_requests: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -257,6 +286,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             }
             Ok(exit::OK)
         }
+        Command::Serve(a) => serve(a),
         Command::Lint(a) => {
             let org = load(&a.fixture)?;
             let findings = lint::lint(&org);
@@ -277,4 +307,74 @@ fn plan(org: &Org, records: u64, seed: u64) -> anyhow::Result<Plan<'_>> {
             message: format!("error: {e}"),
         })
     })
+}
+
+fn serve(a: ServeArgs) -> anyhow::Result<u8> {
+    let org = load(&a.fixture)?;
+    if !a.addr.ip().is_loopback() && a.allow_non_loopback {
+        eprintln!(
+            "warning: listening on {}: the mock's fake data and well-known test credentials are reachable from the network",
+            a.addr
+        );
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    let fixture = org.fixture.clone();
+    let cfg = crate::serve::ServeConfig {
+        subjects: a.records,
+        seed: a.seed,
+        addr: a.addr,
+        state_dir: a.state_dir,
+        plain_http: a.plain_http,
+        allow_non_loopback: a.allow_non_loopback,
+        daily_api_requests: a.daily_api_requests,
+    };
+    runtime.block_on(async move {
+        let (ep, handle) = crate::serve::start(org, cfg, shutdown_signal())
+            .await
+            .map_err(|e| {
+                let code = match e {
+                    crate::serve::ServeError::NonLoopback(_) | crate::serve::ServeError::Bind { .. } | crate::serve::ServeError::Plan(_) => exit::USAGE,
+                    _ => exit::INTERNAL,
+                };
+                anyhow::Error::new(Exit { code, message: format!("error: {e}") })
+            })?;
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "leakdrill serve · {fixture} · listening on {}", ep.addr)?;
+        writeln!(out, "  instance   {}", ep.instance_url)?;
+        writeln!(out, "  proxy      {} (HTTPS_PROXY: reach login.salesforce.com and *.my.salesforce.com here; other hosts are refused)", ep.proxy_url)?;
+        if let Some(ca) = &ep.ca_cert {
+            writeln!(out, "  CA         {} (REQUESTS_CA_BUNDLE / NODE_EXTRA_CA_CERTS)", ca.display())?;
+        }
+        writeln!(out, "  creds      {}", ep.serve_json.display())?;
+        writeln!(out, "  telemetry  {}", ep.telemetry.display())?;
+        writeln!(out, "press Ctrl-C to stop")?;
+        out.flush()?;
+        drop(out);
+        handle.await?;
+        Ok(exit::OK)
+    })
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
 }

@@ -1172,6 +1172,14 @@ impl Validator<'_> {
             };
             for (list, edit) in [(&f.read, false), (&f.edit, true)] {
                 for field in list {
+                    if field.value == "*" {
+                        for fd in &object.fields {
+                            let e = g.fields.entry((obj.clone(), fd.name.clone())).or_default();
+                            e.read = true;
+                            e.edit |= edit;
+                        }
+                        continue;
+                    }
                     match object.field(&field.value) {
                         Some(fd) => {
                             let e = g.fields.entry((obj.clone(), fd.name.clone())).or_default();

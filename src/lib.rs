@@ -12,6 +12,7 @@ pub mod lint;
 pub mod model;
 pub mod pii;
 pub mod seed;
+pub mod serve;
 pub mod sfdc;
 pub mod sfid;
 pub mod show;

@@ -166,7 +166,7 @@ fn lex(src: &str) -> Result<Vec<(Tok, usize)>, SoqlError> {
             out.push((Tok::Ident(src[start..i].to_owned()), start));
             continue;
         }
-        let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
+        let two = src.get(i..i + 2).unwrap_or("");
         let sym: &'static str = match two {
             "!=" => "!=",
             "<>" => "!=",
@@ -864,6 +864,22 @@ mod tests {
             "2024-01-01T00:00:00.Z",
         ] {
             assert!(!valid_datetime(bad), "{bad}");
+        }
+    }
+}
+#[cfg(test)]
+mod fuzz_regressions {
+    #[test]
+    fn nul_and_nonchars() {
+        for q in [
+            "\u{0}\u{ffff}",
+            "SELECT Id FROM Contact WHERE Name = '\u{ffff}",
+            "é",
+            "SELECT é FROM x",
+        ] {
+            if let Err(e) = super::parse(q) {
+                let _ = super::caret_message(q, e.pos, &e.message);
+            }
         }
     }
 }

@@ -297,3 +297,105 @@ fn login_failures_are_salesforce_shaped() {
     let (_, ev) = s.handle(NOW, &Request::new(Method::Get, "/services/data"));
     assert_eq!(ev.http_method, "GET");
 }
+
+mod fuzz {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    fn soql_ish() -> impl Strategy<Value = String> {
+        let word = prop_oneof![
+            Just("SELECT"),
+            Just("FROM"),
+            Just("WHERE"),
+            Just("AND"),
+            Just("OR"),
+            Just("NOT"),
+            Just("IN"),
+            Just("LIKE"),
+            Just("ORDER BY"),
+            Just("LIMIT"),
+            Just("OFFSET"),
+            Just("Id"),
+            Just("Email"),
+            Just("Contact"),
+            Just("Contact__r.Email"),
+            Just("FinancialAccount__c"),
+            Just("Balance__c"),
+            Just("CreatedDate"),
+            Just("COUNT()"),
+            Just("FIELDS(ALL)"),
+            Just("="),
+            Just("!="),
+            Just("<"),
+            Just(">="),
+            Just(","),
+            Just("("),
+            Just(")"),
+            Just("'a%'"),
+            Just("'x\\'y'"),
+            Just("42"),
+            Just("-1.5"),
+            Just("null"),
+            Just("true"),
+            Just("2024-01-01"),
+            Just("2024-01-01T00:00:00Z"),
+            Just("LAST_N_DAYS:7"),
+            Just("TODAY"),
+            Just("DESC"),
+            Just("NULLS LAST"),
+            Just("é"),
+            Just("\u{0}"),
+        ];
+        prop::collection::vec(word, 0..14).prop_map(|w| w.join(" "))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+        /// Random SOQL — grammar-shaped or arbitrary — never panics and
+        /// always gets a 200 or a Salesforce-shaped 400.
+        #[test]
+        fn random_soql_gets_a_salesforce_shaped_answer(q in prop_oneof![soql_ish(), "\\PC{0,60}"]) {
+            let mut s = fintech(30);
+            let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+            let r = get(&mut s, &etl, &format!("/services/data/v59.0/query?q={}", form_urlencoded::byte_serialize(q.as_bytes()).collect::<String>()));
+            prop_assert!(r.status == 200 || r.status == 400, "{} for {q:?}", r.status);
+            if r.status == 400 {
+                let code = r.error_code();
+                prop_assert!(code.is_some(), "no errorCode for {q:?}: {:?}", String::from_utf8_lossy(&r.body));
+            }
+        }
+
+        /// Random requests (method, path, headers, body) never panic; every
+        /// error has a body.
+        #[test]
+        fn random_requests_never_panic(
+            method in prop_oneof![Just(Method::Get), Just(Method::Post), Just(Method::Patch), Just(Method::Delete), Just(Method::Put)],
+            path in prop_oneof![
+                Just("/services/oauth2/token".to_owned()),
+                Just("/services/Soap/u/59.0".to_owned()),
+                Just("/services/oauth2/revoke".to_owned()),
+                Just("/services/data/v59.0/sobjects/Contact".to_owned()),
+                Just("/services/data/v59.0/sobjects/Contact/0035e0000000000AAA".to_owned()),
+                Just("/services/data/v59.0/query/01gXYZ-2000".to_owned()),
+                "/[a-zA-Z0-9/._%-]{0,40}",
+            ],
+            body in prop::collection::vec(any::<u8>(), 0..200),
+            auth in any::<bool>(),
+        ) {
+            let mut s = fintech(5);
+            let tok = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+            let mut req = Request::new(method, &path).with_body(body);
+            if auth {
+                req = req.with_header("Authorization", &format!("Bearer {tok}"));
+            }
+            let (r, ev) = s.handle(NOW, &req);
+            prop_assert!((200..600).contains(&r.status));
+            prop_assert_eq!(ev.status_code, r.status);
+            if r.status >= 400 {
+                prop_assert!(!r.body.is_empty(), "{} without a body for {method:?} {path}", r.status);
+            }
+        }
+    }
+}

@@ -8,4 +8,5 @@ mod generation;
 mod lint;
 mod permissions;
 mod safety;
+mod serve;
 mod support;
