@@ -7,6 +7,7 @@
 //! and Salesforce's wire behaviour. Must not: read the clock, do I/O, spawn,
 //! or decide anything about detection or scoring.
 
+pub mod admin;
 pub mod auth;
 pub mod query;
 pub mod rest;
@@ -230,6 +231,8 @@ pub struct OrgState {
     cursor_seq: u64,
     pub api_requests_used: u64,
     event_seq: u64,
+    /// Time of the request being handled (for setup-object rows).
+    now_ms: i64,
 }
 
 impl OrgState {
@@ -255,6 +258,7 @@ impl OrgState {
             cursor_seq: 0,
             api_requests_used: 0,
             event_seq: 0,
+            now_ms: 0,
         })
     }
 
@@ -262,6 +266,7 @@ impl OrgState {
     /// Every request yields exactly one telemetry event.
     pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Event) {
         self.event_seq += 1;
+        self.now_ms = now_ms;
         let mut ev = Event::new(self.event_seq, now_ms, req, &self.org_id, self.seed);
         let mut resp = if req.body.len() > MAX_BODY_BYTES {
             Response::error(

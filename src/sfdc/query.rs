@@ -15,7 +15,7 @@ use super::schema::{Column, TableKind};
 use super::soql::{self, CmpOp, Cond, FieldsMacro, Literal, RelDate, SelectItem, caret_message};
 use super::store::Store;
 use super::{parse_datetime_ms, sf_datetime};
-use crate::model::{Effective, FieldType, Org};
+use crate::model::{Effective, FieldType, Org, SystemPermission};
 
 /// A resolved column: a path of (table, column) hops; all but the last are
 /// lookups followed to their parent table.
@@ -78,6 +78,13 @@ impl Access<'_> {
         match store.tables[t].schema.kind {
             TableKind::Data(oi) => self.eff.object(&self.org.objects[oi].name).read,
             TableKind::User | TableKind::Organization => true,
+            TableKind::UserLogin | TableKind::AuthSession => {
+                self.eff.has(SystemPermission::ManageUsers)
+            }
+            TableKind::PermissionSet | TableKind::PermissionSetAssignment => {
+                self.eff.has(SystemPermission::ManageUsers)
+                    || self.eff.has(SystemPermission::ViewSetup)
+            }
         }
     }
 
@@ -92,7 +99,16 @@ impl Access<'_> {
             (TableKind::Data(oi), None) => {
                 (self.eff.object(&self.org.objects[oi].name).read, false)
             }
-            _ => (true, false),
+            (kind, _) => {
+                let manage = self.eff.has(SystemPermission::ManageUsers);
+                let editable = match kind {
+                    TableKind::User => c.name == "IsActive",
+                    TableKind::UserLogin => c.name == "IsFrozen",
+                    TableKind::PermissionSetAssignment => c.name != "Id",
+                    _ => false,
+                };
+                (true, manage && editable)
+            }
         }
     }
 
@@ -102,7 +118,15 @@ impl Access<'_> {
                 let p = self.eff.object(&self.org.objects[oi].name);
                 (p.create, p.edit, p.delete)
             }
-            _ => (false, false, false),
+            kind => {
+                let m = self.eff.has(SystemPermission::ManageUsers);
+                match kind {
+                    TableKind::User | TableKind::UserLogin => (false, m, false),
+                    TableKind::AuthSession => (false, false, m),
+                    TableKind::PermissionSetAssignment => (m, false, m),
+                    _ => (false, false, false),
+                }
+            }
         }
     }
 }

@@ -124,6 +124,10 @@ impl OrgState {
     fn table_for(&mut self, user: usize, name: &str) -> Option<(usize, crate::model::Effective)> {
         let eff = self.access(user);
         let t = self.store.table(name)?;
+        let kind = self.store.tables[t].schema.kind;
+        if kind.is_admin() {
+            self.refresh_admin(kind, self.now_ms);
+        }
         let acc = Access {
             org: &self.org,
             eff: &eff,
@@ -186,6 +190,12 @@ impl OrgState {
             }
         };
         ev.queried_entities = Some(parsed.object.clone());
+        if let Some(t) = self.store.table(&parsed.object) {
+            let kind = self.store.tables[t].schema.kind;
+            if kind.is_admin() {
+                self.refresh_admin(kind, now_ms);
+            }
+        }
         let eff = self.access(user);
         let acc = Access {
             org: &self.org,
@@ -479,6 +489,13 @@ impl OrgState {
         let Some((t, eff)) = self.table_for(user, name) else {
             return not_found();
         };
+        let kind = self.store.tables[t].schema.kind;
+        if !matches!(kind, TableKind::Data(_)) {
+            let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+            if let Some(r) = self.admin_create(user, kind, &body, ev) {
+                return r;
+            }
+        }
         let acc = Access {
             org: &self.org,
             eff: &eff,
@@ -520,6 +537,22 @@ impl OrgState {
         let Some((t, eff)) = self.table_for(user, name) else {
             return not_found();
         };
+        let kind = self.store.tables[t].schema.kind;
+        if !matches!(kind, TableKind::Data(_)) {
+            let body: Value = match serde_json::from_slice(&req.body) {
+                Ok(v) => v,
+                Err(e) => {
+                    return Response::error(
+                        400,
+                        "JSON_PARSER_ERROR",
+                        &format!("Unexpected character in the request body: {e}"),
+                    );
+                }
+            };
+            if let Some(r) = self.admin_update(user, kind, id, &body, ev) {
+                return r;
+            }
+        }
         let Some(r) = self.store.tables[t]
             .find(id)
             .filter(|r| !self.store.tables[t].rows[*r].deleted)
@@ -563,6 +596,12 @@ impl OrgState {
         let Some((t, eff)) = self.table_for(user, name) else {
             return not_found();
         };
+        let kind = self.store.tables[t].schema.kind;
+        if !matches!(kind, TableKind::Data(_))
+            && let Some(r) = self.admin_delete(user, kind, id, ev)
+        {
+            return r;
+        }
         let Some(r) = self.store.tables[t]
             .find(id)
             .filter(|r| !self.store.tables[t].rows[*r].deleted)

@@ -80,6 +80,23 @@ pub enum TableKind {
     Data(usize),
     User,
     Organization,
+    /// Setup objects the response actions act through (see `admin`).
+    UserLogin,
+    AuthSession,
+    PermissionSet,
+    PermissionSetAssignment,
+}
+
+impl TableKind {
+    pub fn is_admin(self) -> bool {
+        matches!(
+            self,
+            TableKind::UserLogin
+                | TableKind::AuthSession
+                | TableKind::PermissionSet
+                | TableKind::PermissionSetAssignment
+        )
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -199,6 +216,27 @@ impl TableSchema {
             name: "Organization".into(),
             label: "Organization".into(),
             key_prefix: "00D".into(),
+            custom: false,
+            columns,
+        }
+    }
+
+    /// A standard object with the given columns (all system-maintained).
+    pub fn standard(
+        kind: TableKind,
+        name: &str,
+        key_prefix: &str,
+        cols: &[(&str, FieldType)],
+    ) -> TableSchema {
+        let mut columns = vec![Column::system("Id", FieldType::Id)];
+        for (n, t) in cols {
+            columns.push(Column::system(n, *t));
+        }
+        TableSchema {
+            kind,
+            name: name.into(),
+            label: split_camel(name),
+            key_prefix: key_prefix.into(),
             custom: false,
             columns,
         }

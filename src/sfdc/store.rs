@@ -52,6 +52,18 @@ impl Table {
         self.rows.push(row);
     }
 
+    /// Replaces every row (setup objects rebuilt from runtime state).
+    pub fn replace_rows(&mut self, rows: Vec<Vec<String>>) {
+        self.rows.clear();
+        self.index.clear();
+        for values in rows {
+            self.push(Row {
+                values,
+                deleted: false,
+            });
+        }
+    }
+
     /// Row by 15- or 18-character Id (case-sensitive for 15).
     pub fn find(&self, id: &str) -> Option<usize> {
         match id.len() {
@@ -233,7 +245,18 @@ impl Store {
             deleted: false,
         });
         tables.push(orgs);
+        for schema in super::admin::schemas() {
+            tables.push(Table::new(schema, 0, 0));
+        }
         Store { tables, user_ids }
+    }
+
+    /// The table of a built-in kind.
+    pub fn table_of(&self, kind: TableKind) -> usize {
+        self.tables
+            .iter()
+            .position(|t| t.schema.kind == kind)
+            .unwrap_or(0)
     }
 
     /// Table index by object name (case-insensitive).
@@ -252,7 +275,7 @@ impl Store {
     }
 
     pub fn user_table(&self) -> usize {
-        self.tables.len() - 2
+        self.table_of(TableKind::User)
     }
 }
 

@@ -399,3 +399,198 @@ mod fuzz {
         }
     }
 }
+
+mod containment {
+    use super::*;
+
+    const CORP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
+
+    fn soap_login(s: &mut OrgState, user: &str, ip: Ipv4Addr) -> String {
+        let u = user_idx(s, user);
+        let body = format!(
+            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+        );
+        let r = call(
+            s,
+            Request::new(Method::Post, "/services/Soap/u/59.0")
+                .with_body(body)
+                .from_ip(ip),
+        );
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId").unwrap()
+    }
+
+    fn send(
+        s: &mut OrgState,
+        tok: &str,
+        m: Method,
+        path: &str,
+        body: serde_json::Value,
+    ) -> Response {
+        call(
+            s,
+            Request::new(m, path)
+                .with_header("Authorization", &format!("Bearer {tok}"))
+                .with_body(body.to_string()),
+        )
+    }
+
+    fn first_id(s: &mut OrgState, tok: &str, soql: &str) -> String {
+        let r = get(s, tok, &q(soql));
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.body_json()["records"][0]["Id"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn freeze_deactivate_end_session_and_permission_sets_act_on_the_next_call() {
+        let mut s = fintech(20);
+        let admin = soap_login(&mut s, "dana.whitfield", CORP);
+        let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+        let etl_id = s.store.user_ids[user_idx(&s, "etl.integration")].clone();
+
+        // Freeze: new logins fail; the existing token keeps working (Salesforce's observed default).
+        let login_id = first_id(
+            &mut s,
+            &admin,
+            &format!("SELECT Id, IsFrozen FROM UserLogin WHERE UserId = '{etl_id}'"),
+        );
+        let r = send(
+            &mut s,
+            &admin,
+            Method::Patch,
+            &format!("/services/data/v59.0/sobjects/UserLogin/{login_id}"),
+            serde_json::json!({"IsFrozen": true}),
+        );
+        assert_eq!(r.status, 204);
+        let (_, ev) = s.handle(NOW, &Request::new(Method::Get, "/services/data"));
+        assert!(ev.seq > 0);
+        assert!(
+            password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET)
+                .unwrap_err()
+                .body_json()["error_description"]
+                == "authentication failure"
+        );
+        assert_eq!(get(&mut s, &etl, "/services/data/v59.0/limits").status, 200);
+
+        // End the session: the very next call fails.
+        let sid = first_id(
+            &mut s,
+            &admin,
+            &format!(
+                "SELECT Id FROM AuthSession WHERE UsersId = '{etl_id}' AND SourceIp = '203.0.113.70'"
+            ),
+        );
+        assert_eq!(
+            send(
+                &mut s,
+                &admin,
+                Method::Delete,
+                &format!("/services/data/v59.0/sobjects/AuthSession/{sid}"),
+                serde_json::json!(null)
+            )
+            .status,
+            204
+        );
+        assert_eq!(
+            get(&mut s, &etl, "/services/data/v59.0/limits")
+                .error_code()
+                .as_deref(),
+            Some("INVALID_SESSION_ID")
+        );
+
+        // Escalation and its reversal through PermissionSetAssignment.
+        let mkt =
+            password_login(&mut s, "marketing.sync", "marketing-cloud-connect", MKT_NET).unwrap();
+        let mkt_id = s.store.user_ids[user_idx(&s, "marketing.sync")].clone();
+        assert_eq!(
+            get(&mut s, &mkt, &q("SELECT SSN__c FROM Contact"))
+                .error_code()
+                .as_deref(),
+            Some("INVALID_FIELD")
+        );
+        let ps = first_id(
+            &mut s,
+            &admin,
+            "SELECT Id FROM PermissionSet WHERE Name = 'Warehouse_Full_Extract'",
+        );
+        let r = send(
+            &mut s,
+            &admin,
+            Method::Post,
+            "/services/data/v59.0/sobjects/PermissionSetAssignment",
+            serde_json::json!({"AssigneeId": mkt_id, "PermissionSetId": ps}),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        let (resp, ev) = s.handle(
+            NOW,
+            &Request::new(Method::Get, &q("SELECT SSN__c FROM Contact"))
+                .with_header("Authorization", &format!("Bearer {mkt}")),
+        );
+        assert_eq!(resp.status, 200, "escalated: View All Data + FLS on SSN__c");
+        assert_eq!(ev.queried_entities.as_deref(), Some("Contact"));
+        let psa = r.body_json()["id"].as_str().unwrap().to_owned();
+        assert_eq!(
+            send(
+                &mut s,
+                &admin,
+                Method::Delete,
+                &format!("/services/data/v59.0/sobjects/PermissionSetAssignment/{psa}"),
+                serde_json::json!(null)
+            )
+            .status,
+            204
+        );
+        assert_eq!(
+            get(&mut s, &mkt, &q("SELECT SSN__c FROM Contact"))
+                .error_code()
+                .as_deref(),
+            Some("INVALID_FIELD")
+        );
+
+        // Deactivate: every session ends and logins fail.
+        let r = send(
+            &mut s,
+            &admin,
+            Method::Patch,
+            &format!("/services/data/v59.0/sobjects/User/{mkt_id}"),
+            serde_json::json!({"IsActive": false}),
+        );
+        assert_eq!(r.status, 204);
+        assert_eq!(get(&mut s, &mkt, "/services/data/v59.0/limits").status, 401);
+        assert_eq!(
+            password_login(&mut s, "marketing.sync", "marketing-cloud-connect", MKT_NET)
+                .unwrap_err()
+                .body_json()["error_description"],
+            "inactive user"
+        );
+    }
+
+    #[test]
+    fn only_user_managers_see_and_touch_setup_objects() {
+        let mut s = fintech(5);
+        let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+        assert_eq!(
+            get(&mut s, &etl, &q("SELECT Id FROM UserLogin"))
+                .error_code()
+                .as_deref(),
+            Some("INVALID_TYPE")
+        );
+        let uid = s.store.user_ids[0].clone();
+        let r = send(
+            &mut s,
+            &etl,
+            Method::Patch,
+            &format!("/services/data/v59.0/sobjects/User/{uid}"),
+            serde_json::json!({"IsActive": false}),
+        );
+        assert_eq!(
+            r.error_code().as_deref(),
+            Some("INSUFFICIENT_ACCESS_OR_READONLY")
+        );
+        assert!(s.auth.users[0].active);
+    }
+}

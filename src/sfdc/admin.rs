@@ -1,0 +1,502 @@
+//! Setup objects and the response actions that act through them, exactly as
+//! a SOAR tool calls Salesforce: `PATCH UserLogin {IsFrozen}` (freeze),
+//! `PATCH User {IsActive}` (deactivate), `DELETE AuthSession` (end a
+//! session), `POST`/`DELETE PermissionSetAssignment` (grant or remove a
+//! permission set). Rows of these objects are rebuilt from runtime state when
+//! read, so they always tell the truth. This is the org's one containment
+//! door besides `/services/oauth2/revoke`.
+//!
+//! Owns: setup-object schemas, their rows and writes. Must not: bypass
+//! `Manage Users` checks or touch data records.
+
+use serde_json::{Value, json};
+
+use super::schema::{TableKind, TableSchema};
+use super::telemetry::EventKind;
+use super::{Event, OrgState, Response, sf_datetime};
+use crate::model::{FieldType, SystemPermission};
+use crate::sfid;
+
+pub fn schemas() -> Vec<TableSchema> {
+    use FieldType::*;
+    vec![
+        TableSchema::standard(
+            TableKind::UserLogin,
+            "UserLogin",
+            "060",
+            &[
+                ("UserId", Reference),
+                ("IsFrozen", Boolean),
+                ("IsPasswordLocked", Boolean),
+                ("LastModifiedDate", Datetime),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::AuthSession,
+            "AuthSession",
+            "0Ak",
+            &[
+                ("UsersId", Reference),
+                ("LoginType", Picklist),
+                ("SessionType", Picklist),
+                ("SessionSecurityLevel", Picklist),
+                ("SourceIp", String),
+                ("NumSecondsValid", Int),
+                ("CreatedDate", Datetime),
+                ("LastModifiedDate", Datetime),
+                ("IsCurrent", Boolean),
+                ("LoginHistoryId", Reference),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::PermissionSet,
+            "PermissionSet",
+            "0PS",
+            &[
+                ("Name", String),
+                ("Label", String),
+                ("IsOwnedByProfile", Boolean),
+                ("PermissionsApiEnabled", Boolean),
+                ("PermissionsViewAllData", Boolean),
+                ("PermissionsModifyAllData", Boolean),
+                ("PermissionsExportReport", Boolean),
+                ("PermissionsManageUsers", Boolean),
+                ("PermissionsViewEventLogFiles", Boolean),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::PermissionSetAssignment,
+            "PermissionSetAssignment",
+            "0Pa",
+            &[
+                ("AssigneeId", Reference),
+                ("PermissionSetId", Reference),
+                ("ExpirationDate", Datetime),
+            ],
+        ),
+    ]
+}
+
+/// Id of a user's UserLogin row.
+fn user_login_id(s: &OrgState, user: usize) -> String {
+    sfid::record_id(s.seed.fork("userlogin"), "060", user as u64)
+}
+
+fn permission_set_id(s: &OrgState, ps: usize) -> String {
+    sfid::record_id(s.seed.fork("permsets"), "0PS", ps as u64)
+}
+
+fn assignment_id(s: &OrgState, user: usize, ps: usize) -> String {
+    sfid::record_id(
+        s.seed.fork("psa").fork(&s.org.users[user].username),
+        "0Pa",
+        ps as u64,
+    )
+}
+
+fn b(v: bool) -> String {
+    v.to_string()
+}
+
+impl OrgState {
+    /// Rebuilds the rows of one setup object from runtime state.
+    pub fn refresh_admin(&mut self, kind: TableKind, now_ms: i64) {
+        let rows: Vec<Vec<String>> = match kind {
+            TableKind::UserLogin => (0..self.org.users.len())
+                .map(|u| {
+                    vec![
+                        user_login_id(self, u),
+                        self.store.user_ids[u].clone(),
+                        b(self.auth.users[u].frozen),
+                        "false".into(),
+                        sf_datetime(now_ms),
+                    ]
+                })
+                .collect(),
+            TableKind::AuthSession => {
+                let timeout = self.opts.session_seconds_valid as i64 * 1000;
+                self.auth
+                    .sessions
+                    .iter()
+                    .filter(|s| !s.ended && now_ms - s.last_used_ms <= timeout)
+                    .map(|s| {
+                        vec![
+                            s.id.clone(),
+                            self.store.user_ids[s.user].clone(),
+                            s.kind.login_type().into(),
+                            if s.app.is_some() { "Oauth2" } else { "SoapApi" }.into(),
+                            "STANDARD".into(),
+                            s.source_ip.to_string(),
+                            self.opts.session_seconds_valid.to_string(),
+                            sf_datetime(s.created_ms),
+                            sf_datetime(s.last_used_ms),
+                            "false".into(),
+                            String::new(),
+                        ]
+                    })
+                    .collect()
+            }
+            TableKind::PermissionSet => self
+                .org
+                .permission_sets
+                .iter()
+                .enumerate()
+                .map(|(i, p)| {
+                    let has = |x: SystemPermission| b(p.grants.system.contains(&x));
+                    vec![
+                        permission_set_id(self, i),
+                        p.name.clone(),
+                        p.label.clone(),
+                        "false".into(),
+                        has(SystemPermission::ApiEnabled),
+                        has(SystemPermission::ViewAllData),
+                        has(SystemPermission::ModifyAllData),
+                        has(SystemPermission::ExportReport),
+                        has(SystemPermission::ManageUsers),
+                        has(SystemPermission::ViewEventLogFiles),
+                    ]
+                })
+                .collect(),
+            TableKind::PermissionSetAssignment => {
+                let mut rows = Vec::new();
+                for (u, ua) in self.auth.users.iter().enumerate() {
+                    for name in &ua.permission_sets {
+                        if let Some(ps) = self
+                            .org
+                            .permission_sets
+                            .iter()
+                            .position(|p| &p.name == name)
+                        {
+                            rows.push(vec![
+                                assignment_id(self, u, ps),
+                                self.store.user_ids[u].clone(),
+                                permission_set_id(self, ps),
+                                String::new(),
+                            ]);
+                        }
+                    }
+                }
+                rows
+            }
+            _ => return,
+        };
+        let t = self.store.table_of(kind);
+        self.store.tables[t].replace_rows(rows);
+    }
+
+    fn user_by_id(&self, id: &str) -> Option<usize> {
+        let id15 = id.get(..15)?;
+        self.store.user_ids.iter().position(|u| u.starts_with(id15))
+    }
+
+    fn bool_field(body: &Value, name: &str) -> Result<Option<bool>, Response> {
+        match body.get(name) {
+            None => Ok(None),
+            Some(Value::Bool(v)) => Ok(Some(*v)),
+            Some(_) => Err(Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Cannot deserialize instance of boolean from {name}"),
+            )),
+        }
+    }
+
+    fn only_fields(body: &Value, allowed: &[&str], object: &str) -> Result<(), Response> {
+        let Some(m) = body.as_object() else {
+            return Err(Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                "The request body must be a JSON object",
+            ));
+        };
+        for k in m.keys().filter(|k| k.as_str() != "attributes") {
+            if !allowed.iter().any(|a| a.eq_ignore_ascii_case(k)) {
+                return Err(Response::error_fields(
+                    400,
+                    "INVALID_FIELD_FOR_INSERT_UPDATE",
+                    &format!(
+                        "Unable to create/update fields: {k}. Please check the security settings of this field and verify that it is read/write for your profile or permission set."
+                    ),
+                    &[k.as_str()],
+                ));
+            }
+        }
+        let _ = object;
+        Ok(())
+    }
+
+    fn setup_event(&self, ev: &mut Event, target: usize, operation: &str, detail: String) {
+        ev.kind = EventKind::Setup;
+        ev.operation = Some(operation.to_owned());
+        ev.detail = Some(format!("{detail} ({})", self.org.users[target].username));
+        ev.records = vec![self.store.user_ids[target].clone()];
+        ev.rows_processed = 1;
+    }
+
+    /// `PATCH` on User / UserLogin. `None` when the object is not a setup object.
+    pub(super) fn admin_update(
+        &mut self,
+        caller: usize,
+        kind: TableKind,
+        id: &str,
+        body: &Value,
+        ev: &mut Event,
+    ) -> Option<Response> {
+        let manage = self
+            .auth
+            .effective(&self.org, caller)
+            .has(SystemPermission::ManageUsers);
+        let denied = || {
+            Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            )
+        };
+        Some(match kind {
+            TableKind::User => {
+                if !manage {
+                    return Some(denied());
+                }
+                let Some(u) = self.user_by_id(id) else {
+                    return Some(not_found());
+                };
+                if let Err(r) = Self::only_fields(body, &["IsActive"], "User") {
+                    return Some(r);
+                }
+                match Self::bool_field(body, "IsActive") {
+                    Err(r) => r,
+                    Ok(Some(active)) => {
+                        self.auth.users[u].active = active;
+                        if !active {
+                            self.auth.end_user_sessions(u);
+                        }
+                        let t = self.store.user_table();
+                        if let Some(r) = self.store.tables[t].find(id) {
+                            self.store.tables[t].rows[r].values[6] = active.to_string();
+                        }
+                        self.setup_event(
+                            ev,
+                            u,
+                            if active {
+                                "ActivatedUser"
+                            } else {
+                                "DeactivatedUser"
+                            },
+                            format!("User.IsActive={active}"),
+                        );
+                        Response::empty(204)
+                    }
+                    Ok(None) => Response::empty(204),
+                }
+            }
+            TableKind::UserLogin => {
+                if !manage {
+                    return Some(denied());
+                }
+                let Some(u) = (0..self.org.users.len())
+                    .find(|u| user_login_id(self, *u).starts_with(id.get(..15).unwrap_or(id)))
+                else {
+                    return Some(not_found());
+                };
+                if let Err(r) = Self::only_fields(body, &["IsFrozen"], "UserLogin") {
+                    return Some(r);
+                }
+                match Self::bool_field(body, "IsFrozen") {
+                    Err(r) => r,
+                    Ok(Some(frozen)) => {
+                        self.auth.users[u].frozen = frozen;
+                        if frozen && self.opts.freeze_ends_sessions {
+                            self.auth.end_user_sessions(u);
+                        }
+                        self.setup_event(
+                            ev,
+                            u,
+                            if frozen { "FrozeUser" } else { "UnfrozeUser" },
+                            format!("UserLogin.IsFrozen={frozen}"),
+                        );
+                        Response::empty(204)
+                    }
+                    Ok(None) => Response::empty(204),
+                }
+            }
+            k if k.is_admin() => denied(),
+            _ => return None,
+        })
+    }
+
+    /// `DELETE` on AuthSession / PermissionSetAssignment.
+    pub(super) fn admin_delete(
+        &mut self,
+        caller: usize,
+        kind: TableKind,
+        id: &str,
+        ev: &mut Event,
+    ) -> Option<Response> {
+        let manage = self
+            .auth
+            .effective(&self.org, caller)
+            .has(SystemPermission::ManageUsers);
+        let denied = || {
+            Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            )
+        };
+        Some(match kind {
+            TableKind::AuthSession => {
+                if !manage {
+                    return Some(denied());
+                }
+                let id15 = id.get(..15).unwrap_or(id);
+                let Some(si) = self
+                    .auth
+                    .sessions
+                    .iter()
+                    .position(|s| !s.ended && s.id.starts_with(id15))
+                else {
+                    return Some(not_found());
+                };
+                self.auth.sessions[si].ended = true;
+                let u = self.auth.sessions[si].user;
+                self.setup_event(
+                    ev,
+                    u,
+                    "SessionEnded",
+                    format!("AuthSession {} deleted", self.auth.sessions[si].id),
+                );
+                Response::empty(204)
+            }
+            TableKind::PermissionSetAssignment => {
+                if !manage {
+                    return Some(denied());
+                }
+                let id15 = id.get(..15).unwrap_or(id);
+                let found = (0..self.org.users.len()).find_map(|u| {
+                    self.auth.users[u].permission_sets.iter().find_map(|name| {
+                        let ps = self
+                            .org
+                            .permission_sets
+                            .iter()
+                            .position(|p| &p.name == name)?;
+                        assignment_id(self, u, ps)
+                            .starts_with(id15)
+                            .then_some((u, name.clone()))
+                    })
+                });
+                let Some((u, name)) = found else {
+                    return Some(not_found());
+                };
+                self.auth.users[u].permission_sets.retain(|p| p != &name);
+                self.auth.invalidate_permissions(u);
+                self.setup_event(
+                    ev,
+                    u,
+                    "UnassignedFromUsers",
+                    format!("PermissionSetAssignment removed: {name}"),
+                );
+                Response::empty(204)
+            }
+            k if k.is_admin() || k == TableKind::User => denied(),
+            _ => return None,
+        })
+    }
+
+    /// `POST PermissionSetAssignment {AssigneeId, PermissionSetId}`.
+    pub(super) fn admin_create(
+        &mut self,
+        caller: usize,
+        kind: TableKind,
+        body: &Value,
+        ev: &mut Event,
+    ) -> Option<Response> {
+        if !kind.is_admin() && kind != TableKind::User {
+            return None;
+        }
+        let manage = self
+            .auth
+            .effective(&self.org, caller)
+            .has(SystemPermission::ManageUsers);
+        if kind != TableKind::PermissionSetAssignment || !manage {
+            return Some(Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            ));
+        }
+        if let Err(r) = Self::only_fields(
+            body,
+            &["AssigneeId", "PermissionSetId", "ExpirationDate"],
+            "PermissionSetAssignment",
+        ) {
+            return Some(r);
+        }
+        let field = |n: &str| body.get(n).and_then(Value::as_str).unwrap_or("").to_owned();
+        let (assignee, psid) = (field("AssigneeId"), field("PermissionSetId"));
+        let missing: Vec<&str> = [("AssigneeId", &assignee), ("PermissionSetId", &psid)]
+            .iter()
+            .filter(|(_, v)| v.is_empty())
+            .map(|(n, _)| *n)
+            .collect();
+        if !missing.is_empty() {
+            return Some(Response::error_fields(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                &format!("Required fields are missing: [{}]", missing.join(", ")),
+                &missing,
+            ));
+        }
+        let Some(u) = self.user_by_id(&assignee) else {
+            return Some(Response::error_fields(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Assignee ID: id value of incorrect type",
+                &["AssigneeId"],
+            ));
+        };
+        let Some(ps) = (0..self.org.permission_sets.len())
+            .find(|p| permission_set_id(self, *p).starts_with(psid.get(..15).unwrap_or(&psid)))
+        else {
+            return Some(Response::error_fields(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                "Permission Set ID: id value of incorrect type",
+                &["PermissionSetId"],
+            ));
+        };
+        let name = self.org.permission_sets[ps].name.clone();
+        if self.auth.users[u].permission_sets.contains(&name) {
+            return Some(Response::error(
+                400,
+                "DUPLICATE_VALUE",
+                "Duplicate PermissionSetAssignment. Assignee: the user already has this permission set",
+            ));
+        }
+        self.auth.users[u].permission_sets.push(name.clone());
+        self.auth.invalidate_permissions(u);
+        let perms: Vec<&str> = self.org.permission_sets[ps]
+            .grants
+            .system
+            .iter()
+            .map(|p| p.as_str())
+            .collect();
+        self.setup_event(
+            ev,
+            u,
+            "AssignedToUsers",
+            format!(
+                "PermissionSetAssignment added: {name} [{}]",
+                perms.join(",")
+            ),
+        );
+        Some(Response::json(
+            201,
+            &json!({"id": assignment_id(self, u, ps), "success": true, "errors": []}),
+        ))
+    }
+}
+
+fn not_found() -> Response {
+    Response::error(404, "NOT_FOUND", "The requested resource does not exist")
+}
