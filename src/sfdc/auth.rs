@@ -716,6 +716,26 @@ impl OrgState {
         ev.api_type = "SOAP Partner";
         ev.api_version = Some(v.to_owned());
         let body = String::from_utf8_lossy(&req.body);
+        if xml_text(&body, "logout").is_some() {
+            ev.kind = EventKind::Logout;
+            let token = xml_text(&body, "sessionId").unwrap_or_default();
+            return match self
+                .auth
+                .session_by_token(&token)
+                .filter(|s| !self.auth.sessions[*s].ended)
+            {
+                Some(si) => {
+                    self.fill_identity(ev, si);
+                    self.auth.sessions[si].ended = true;
+                    ev.detail = Some("SOAP logout".into());
+                    Response::xml(200, "<?xml version=\"1.0\" encoding=\"UTF-8\"?><soapenv:Envelope xmlns:soapenv=\"http://schemas.xmlsoap.org/soap/envelope/\" xmlns=\"urn:partner.soap.sforce.com\"><soapenv:Body><logoutResponse/></soapenv:Body></soapenv:Envelope>".into())
+                }
+                None => soap_fault(
+                    "INVALID_SESSION_ID",
+                    "Invalid Session ID found in SessionHeader: Illegal Session",
+                ),
+            };
+        }
         if xml_text(&body, "login").is_none() {
             return soap_fault(
                 "UNKNOWN_EXCEPTION",

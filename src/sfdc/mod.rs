@@ -9,6 +9,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod bulk;
 pub mod query;
 pub mod rest;
 pub mod schema;
@@ -233,6 +234,8 @@ pub struct OrgState {
     event_seq: u64,
     /// Time of the request being handled (for setup-object rows).
     now_ms: i64,
+    jobs: Vec<bulk::Job>,
+    job_seq: u64,
 }
 
 impl OrgState {
@@ -259,6 +262,8 @@ impl OrgState {
             api_requests_used: 0,
             event_seq: 0,
             now_ms: 0,
+            jobs: Vec::new(),
+            job_seq: 0,
         })
     }
 

@@ -56,6 +56,22 @@ impl OrgState {
             }
             (Method::Get, ["query" | "queryAll", locator]) => self.query_more(user, v, locator, ev),
             (Method::Get, ["limits"]) => self.limits(),
+            (Method::Post, ["composite", "sobjects"]) => {
+                self.collection_create(now_ms, user, v, req, ev)
+            }
+            (Method::Patch, ["composite", "sobjects"]) => {
+                self.collection_update(now_ms, user, req, ev)
+            }
+            (Method::Delete, ["composite", "sobjects"]) => {
+                self.collection_delete(now_ms, user, req, ev)
+            }
+            (Method::Post, ["composite", "sobjects", t]) => {
+                self.collection_retrieve(user, v, t, req, ev)
+            }
+            (_, ["jobs", "query", tail @ ..]) => {
+                let tail: Vec<&str> = tail.to_vec();
+                self.bulk2(now_ms, user, v, req, ev, &tail)
+            }
             (_, ["sobjects" | "query" | "queryAll" | "limits", ..]) | (_, []) => Response::error(
                 405,
                 "METHOD_NOT_ALLOWED",
@@ -624,5 +640,314 @@ impl OrgState {
         ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
         ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
         Response::empty(204)
+    }
+}
+
+/// Maximum records in one sObject collection request.
+pub const MAX_COLLECTION: usize = 200;
+
+fn collection_result(r: &Response, id: Option<&str>) -> Value {
+    if r.status < 300 {
+        let id = r
+            .body_json()
+            .get("id")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+            .or(id.map(str::to_owned));
+        return json!({"id": id, "success": true, "errors": []});
+    }
+    let errs: Vec<Value> = r
+        .body_json()
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|e| json!({"statusCode": e["errorCode"], "message": e["message"], "fields": e.get("fields").cloned().unwrap_or(json!([]))}))
+                .collect()
+        })
+        .unwrap_or_default();
+    json!({"id": id, "success": false, "errors": errs})
+}
+
+fn rolled_back(id: Option<&str>) -> Value {
+    json!({"id": id, "success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all records were valid and the request was using AllOrNone header", "fields": []}]})
+}
+
+impl OrgState {
+    fn collection_records(req: &Request) -> Result<(bool, Vec<Value>), Response> {
+        let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
+            Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character in the request body: {e}"),
+            )
+        })?;
+        let all_or_none = body
+            .get("allOrNone")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let Some(records) = body.get("records").and_then(Value::as_array) else {
+            return Err(Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                "The request body needs a records array",
+            ));
+        };
+        if records.len() > MAX_COLLECTION {
+            return Err(Response::error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                &format!(
+                    "record limit reached. cannot submit more than {MAX_COLLECTION} records into this call"
+                ),
+            ));
+        }
+        Ok((all_or_none, records.clone()))
+    }
+
+    /// `POST /composite/sobjects`: create up to 200 records.
+    fn collection_create(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        v: u32,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let (all_or_none, records) = match Self::collection_records(req) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let mut results = Vec::new();
+        let mut created: Vec<(String, String)> = Vec::new();
+        let mut failed = false;
+        for rec in &records {
+            let Some(t) = rec
+                .pointer("/attributes/type")
+                .and_then(Value::as_str)
+                .map(str::to_owned)
+            else {
+                results.push(json!({"id": null, "success": false, "errors": [{"statusCode": "INVALID_TYPE", "message": "Must specify a type in attributes", "fields": []}]}));
+                failed = true;
+                continue;
+            };
+            let mut fields = rec.clone();
+            if let Some(m) = fields.as_object_mut() {
+                m.remove("attributes");
+            }
+            let sub = Request {
+                body: fields.to_string().into_bytes(),
+                ..req.clone()
+            };
+            let mut sub_ev = ev.clone();
+            let r = self.create(now_ms, user, v, &t, &sub, &mut sub_ev);
+            let res = collection_result(&r, None);
+            if r.status < 300 {
+                created.push((t, res["id"].as_str().unwrap_or("").to_owned()));
+                ev.records.extend(sub_ev.records);
+            } else {
+                failed = true;
+            }
+            results.push(res);
+        }
+        if all_or_none && failed {
+            for (t, id) in &created {
+                let mut sub_ev = ev.clone();
+                self.delete(now_ms, user, t, id, &mut sub_ev);
+            }
+            ev.records.clear();
+            results = results
+                .into_iter()
+                .map(|r| {
+                    if r["success"] == true {
+                        rolled_back(None)
+                    } else {
+                        r
+                    }
+                })
+                .collect();
+        }
+        ev.rows_processed = ev.records.len() as u64;
+        Response::json(200, &Value::Array(results))
+    }
+
+    /// `PATCH /composite/sobjects`: update up to 200 records.
+    fn collection_update(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let (all_or_none, records) = match Self::collection_records(req) {
+            Ok(x) => x,
+            Err(r) => return r,
+        };
+        let snapshot = if all_or_none {
+            Some(self.store.clone())
+        } else {
+            None
+        };
+        let mut results = Vec::new();
+        let mut failed = false;
+        for rec in &records {
+            let t = rec
+                .pointer("/attributes/type")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let id = rec
+                .get("id")
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned();
+            let mut fields = rec.clone();
+            if let Some(m) = fields.as_object_mut() {
+                m.remove("attributes");
+                m.remove("id");
+            }
+            let sub = Request {
+                body: fields.to_string().into_bytes(),
+                ..req.clone()
+            };
+            let mut sub_ev = ev.clone();
+            let r = self.update(now_ms, user, &t, &id, &sub, &mut sub_ev);
+            failed |= r.status >= 300;
+            results.push(collection_result(&r, Some(&id)));
+        }
+        if let (Some(store), true) = (snapshot, failed) {
+            self.store = store;
+            results = results
+                .into_iter()
+                .map(|r| {
+                    if r["success"] == true {
+                        rolled_back(r["id"].as_str())
+                    } else {
+                        r
+                    }
+                })
+                .collect();
+        }
+        ev.rows_processed = results.iter().filter(|r| r["success"] == true).count() as u64;
+        Response::json(200, &Value::Array(results))
+    }
+
+    /// `DELETE /composite/sobjects?ids=…&allOrNone=…`.
+    fn collection_delete(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let ids: Vec<String> = req
+            .param("ids")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect();
+        if ids.len() > MAX_COLLECTION {
+            return Response::error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                &format!(
+                    "record limit reached. cannot submit more than {MAX_COLLECTION} records into this call"
+                ),
+            );
+        }
+        let all_or_none = req.param("allOrNone").is_some_and(|v| v == "true");
+        let snapshot = if all_or_none {
+            Some(self.store.clone())
+        } else {
+            None
+        };
+        let mut results = Vec::new();
+        let mut failed = false;
+        for id in &ids {
+            let name = self
+                .store
+                .table_for_id(id)
+                .map(|t| self.store.tables[t].schema.name.clone())
+                .unwrap_or_default();
+            let mut sub_ev = ev.clone();
+            let r = self.delete(now_ms, user, &name, id, &mut sub_ev);
+            failed |= r.status >= 300;
+            results.push(collection_result(&r, Some(id)));
+        }
+        if let (Some(store), true) = (snapshot, failed) {
+            self.store = store;
+            results = results
+                .into_iter()
+                .map(|r| {
+                    if r["success"] == true {
+                        rolled_back(r["id"].as_str())
+                    } else {
+                        r
+                    }
+                })
+                .collect();
+        }
+        Response::json(200, &Value::Array(results))
+    }
+
+    /// `POST /composite/sobjects/{T}` `{ids, fields}`: records or nulls.
+    fn collection_retrieve(
+        &mut self,
+        user: usize,
+        v: u32,
+        name: &str,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Response {
+        let body: Value = serde_json::from_slice(&req.body).unwrap_or(Value::Null);
+        let ids: Vec<String> = body
+            .get("ids")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        let fields: Vec<String> = body
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
+        if ids.len() > 2000 {
+            return Response::error(
+                400,
+                "EXCEEDED_ID_LIMIT",
+                "record limit reached. cannot submit more than 2000 records into this call",
+            );
+        }
+        if fields.is_empty() {
+            return Response::error(400, "JSON_PARSER_ERROR", "fields is required");
+        }
+        let mut out = Vec::new();
+        for id in &ids {
+            let sub = Request {
+                query: format!("fields={}", fields.join(",")),
+                ..req.clone()
+            };
+            let mut sub_ev = ev.clone();
+            let r = self.retrieve(user, v, name, id, &sub, &mut sub_ev);
+            match r.status {
+                200 => {
+                    ev.records.extend(sub_ev.records);
+                    out.push(r.body_json());
+                }
+                404 => out.push(Value::Null),
+                _ => return r,
+            }
+        }
+        ev.kind = EventKind::Rest;
+        ev.rows_processed = ev.records.len() as u64;
+        Response::json(200, &Value::Array(out))
     }
 }

@@ -35,6 +35,13 @@ res = sf.query_all("SELECT Id, Email, SSN__c FROM Contact")
 check("query_all over 2,000 records", res["totalSize"] == len(res["records"]) > 2000, str(res["totalSize"]))
 check("watermarked reserved-domain emails", all(r["Email"].endswith("@northwind-wealth.example.com") and "+ld" in r["Email"] for r in res["records"]))
 
+# 2b. Bulk API 2.0 query: CSV pages of 1,000 rows with Sforce-Locator paging.
+import csv, io
+chunks = list(sf.bulk2.Contact.query("SELECT Id, Email, Jurisdiction__c FROM Contact", max_records=1000, wait=0))
+rows = [r for c in chunks for r in csv.DictReader(io.StringIO(c))]
+check("bulk2 query pages", len(chunks) == 3 and len(rows) == res["totalSize"], f"{len(chunks)} pages, {len(rows)} rows")
+check("bulk2 rows carry jurisdictions", all(r["Jurisdiction__c"] for r in rows))
+
 # 3. describe: only the fields FLS allows.
 d = sf.Contact.describe()
 names = {f["name"] for f in d["fields"]}

@@ -312,3 +312,33 @@ fn unmodified_simple_salesforce_works_through_the_egress_proxy() {
     assert!(telemetry.contains("\"LoginType\":\"Remote Access 2.0\""));
     assert!(telemetry.contains("\"Operation\":\"QueryMore\""));
 }
+
+#[test]
+fn unmodified_jsforce_works_against_the_https_mock() {
+    let module = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/clients/node_modules/jsforce/package.json");
+    assert!(
+        module.exists(),
+        "jsforce is not installed: run tests/clients/setup.sh (the README's test command does this first)"
+    );
+    let s = Server::start("fintech-wealth", 2_500);
+    let out = Command::new("node")
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/jsforce_check.js"))
+        .arg(s.dir.path())
+        .env("NODE_EXTRA_CA_CERTS", s.ca())
+        .output()
+        .expect("node is needed for the jsforce checks");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{text}");
+    assert!(text.contains("jsforce: all checks passed"), "{text}");
+    let telemetry = std::fs::read_to_string(s.dir.path().join("telemetry.ndjson")).unwrap();
+    assert!(
+        telemetry.contains("\"EventType\":\"BulkResult\""),
+        "Bulk 2.0 downloads are BulkApiResultEvents"
+    );
+    assert!(telemetry.contains("\"EventType\":\"Logout\""));
+}
