@@ -10,6 +10,7 @@
 pub mod admin;
 pub mod auth;
 pub mod bulk;
+pub mod eventlog;
 pub mod query;
 pub mod rest;
 pub mod schema;
@@ -207,6 +208,10 @@ pub struct Options {
     pub freeze_ends_sessions: bool,
     /// Session timeout (`sessionSecondsValid`).
     pub session_seconds_valid: u64,
+    /// Hourly EventLogFiles appear this long after their hour ends…
+    pub elf_latency_ms: i64,
+    /// …plus a deterministic jitter below this (Salesforce: 3–6 h in all).
+    pub elf_jitter_ms: i64,
 }
 
 impl Options {
@@ -215,6 +220,8 @@ impl Options {
             daily_api_requests: org.daily_api_requests,
             freeze_ends_sessions: false,
             session_seconds_valid: 7200,
+            elf_latency_ms: 3 * 3_600_000,
+            elf_jitter_ms: 3 * 3_600_000,
         }
     }
 }
@@ -236,6 +243,8 @@ pub struct OrgState {
     now_ms: i64,
     jobs: Vec<bulk::Job>,
     job_seq: u64,
+    /// Telemetry kept for the Event Monitoring objects and EventLogFile.
+    events: std::collections::VecDeque<Event>,
 }
 
 impl OrgState {
@@ -264,6 +273,7 @@ impl OrgState {
             now_ms: 0,
             jobs: Vec::new(),
             job_seq: 0,
+            events: std::collections::VecDeque::new(),
         })
     }
 
@@ -288,6 +298,7 @@ impl OrgState {
         }
         resp.headers
             .push(("sforce-request-id".into(), ev.request_identifier.clone()));
+        self.store_event(&ev);
         (resp, ev)
     }
 

@@ -85,6 +85,7 @@ impl Access<'_> {
                 self.eff.has(SystemPermission::ManageUsers)
                     || self.eff.has(SystemPermission::ViewSetup)
             }
+            k => super::eventlog::can_read(k, self.eff),
         }
     }
 

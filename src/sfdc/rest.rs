@@ -48,6 +48,14 @@ impl OrgState {
             (Method::Post, ["sobjects", t]) => self.create(now_ms, user, v, t, req, ev),
             (Method::Get, ["sobjects", t, "describe"]) => self.describe(user, v, t),
             (Method::Get, ["sobjects", t, id]) => self.retrieve(user, v, t, id, req, ev),
+            (Method::Get, ["sobjects", t, id, "LogFile"])
+                if t.eq_ignore_ascii_case("EventLogFile") =>
+            {
+                match self.table_for(user, t) {
+                    Some(_) => self.elf_blob(now_ms, id),
+                    None => not_found(),
+                }
+            }
             (Method::Patch, ["sobjects", t, id]) => self.update(now_ms, user, t, id, req, ev),
             (Method::Delete, ["sobjects", t, id]) => self.delete(now_ms, user, t, id, ev),
             (Method::Get, ["query" | "queryAll"]) => {
@@ -141,8 +149,8 @@ impl OrgState {
         let eff = self.access(user);
         let t = self.store.table(name)?;
         let kind = self.store.tables[t].schema.kind;
-        if kind.is_admin() {
-            self.refresh_admin(kind, self.now_ms);
+        if kind.is_generated() {
+            self.refresh_generated(kind, self.now_ms);
         }
         let acc = Access {
             org: &self.org,
@@ -208,8 +216,8 @@ impl OrgState {
         ev.queried_entities = Some(parsed.object.clone());
         if let Some(t) = self.store.table(&parsed.object) {
             let kind = self.store.tables[t].schema.kind;
-            if kind.is_admin() {
-                self.refresh_admin(kind, now_ms);
+            if kind.is_generated() {
+                self.refresh_generated(kind, now_ms);
             }
         }
         let eff = self.access(user);

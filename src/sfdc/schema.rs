@@ -85,9 +85,37 @@ pub enum TableKind {
     AuthSession,
     PermissionSet,
     PermissionSetAssignment,
+    /// Event Monitoring and audit objects, built from telemetry (see `eventlog`).
+    LoginEvent,
+    ApiEvent,
+    BulkApiResultEventStore,
+    LogoutEvent,
+    PermissionSetEventStore,
+    LoginHistory,
+    SetupAuditTrail,
+    EventLogFile,
 }
 
 impl TableKind {
+    /// Built from runtime state or telemetry each time it is read.
+    pub fn is_generated(self) -> bool {
+        self.is_admin() || self.is_telemetry()
+    }
+
+    pub fn is_telemetry(self) -> bool {
+        matches!(
+            self,
+            TableKind::LoginEvent
+                | TableKind::ApiEvent
+                | TableKind::BulkApiResultEventStore
+                | TableKind::LogoutEvent
+                | TableKind::PermissionSetEventStore
+                | TableKind::LoginHistory
+                | TableKind::SetupAuditTrail
+                | TableKind::EventLogFile
+        )
+    }
+
     pub fn is_admin(self) -> bool {
         matches!(
             self,

@@ -245,7 +245,10 @@ impl Store {
             deleted: false,
         });
         tables.push(orgs);
-        for schema in super::admin::schemas() {
+        for schema in super::admin::schemas()
+            .into_iter()
+            .chain(super::eventlog::schemas())
+        {
             tables.push(Table::new(schema, 0, 0));
         }
         Store { tables, user_ids }

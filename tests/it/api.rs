@@ -594,3 +594,158 @@ mod containment {
         assert!(s.auth.users[0].active);
     }
 }
+
+mod siem {
+    use super::*;
+
+    const HOUR: i64 = 3_600_000;
+
+    fn soap(s: &mut OrgState, user: &str, at: i64) -> String {
+        let u = user_idx(s, user);
+        let body = format!(
+            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+        );
+        let (r, _) = s.handle(
+            at,
+            &Request::new(Method::Post, "/services/Soap/u/59.0")
+                .with_body(body)
+                .from_ip(Ipv4Addr::new(198, 51, 100, 20)),
+        );
+        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId")
+            .expect("soap login")
+    }
+
+    fn get_at(s: &mut OrgState, at: i64, tok: &str, path: &str) -> Response {
+        s.handle(
+            at,
+            &Request::new(Method::Get, path).with_header("Authorization", &format!("Bearer {tok}")),
+        )
+        .0
+    }
+
+    #[test]
+    fn event_monitoring_objects_and_event_log_files_are_queryable_like_a_real_org() {
+        let mut s = fintech(20);
+        let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+        assert_eq!(
+            get(&mut s, &etl, &q("SELECT Id, Email FROM Contact")).status,
+            200
+        );
+        let _ = password_login(
+            &mut s,
+            "marketing.sync",
+            "marketing-cloud-connect",
+            Ipv4Addr::new(192, 0, 2, 130),
+        );
+        let siem = soap(&mut s, "siem.connector", NOW + HOUR);
+
+        // Real-Time Event Monitoring storage objects, polled the way Elastic does.
+        let logins = get_at(
+            &mut s,
+            NOW + HOUR,
+            &siem,
+            &q(
+                "SELECT FIELDS(STANDARD) FROM LoginEvent WHERE EventDate > 2025-12-31T00:00:00.000Z ORDER BY EventDate ASC",
+            ),
+        );
+        assert_eq!(
+            logins.status,
+            200,
+            "{}",
+            String::from_utf8_lossy(&logins.body)
+        );
+        let recs = logins.body_json()["records"].as_array().unwrap().clone();
+        let statuses: Vec<(&str, &str, &str)> = recs
+            .iter()
+            .map(|r| {
+                (
+                    r["Username"].as_str().unwrap_or(""),
+                    r["Status"].as_str().unwrap(),
+                    r["SourceIp"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert!(
+            statuses.contains(&(
+                "etl.integration@northwind-wealth.example.com",
+                "Success",
+                "203.0.113.70"
+            )),
+            "{statuses:?}"
+        );
+        assert!(
+            statuses
+                .iter()
+                .any(|(u, st, ip)| u.starts_with("marketing.sync")
+                    && st.starts_with("Failed")
+                    && *ip == "192.0.2.130"),
+            "{statuses:?}"
+        );
+        let api = get_at(
+            &mut s,
+            NOW + HOUR,
+            &siem,
+            &q(
+                "SELECT Username, Operation, Query, RowsProcessed, QueriedEntities, SessionKey FROM ApiEvent WHERE QueriedEntities = 'Contact'",
+            ),
+        );
+        let a = &api.body_json()["records"][0];
+        assert_eq!(
+            a["Username"],
+            "etl.integration@northwind-wealth.example.com"
+        );
+        assert_eq!(a["Operation"], "Query");
+        assert_eq!(a["RowsProcessed"], 20.0);
+        assert_eq!(a["Query"], "SELECT Id, Email FROM Contact");
+
+        // EventLogFile: nothing until 3–6 h after the hour ends, then CSV.
+        let soql = q(
+            "SELECT Id, EventType, LogDate, Interval, LogFile, LogFileLength FROM EventLogFile WHERE EventType = 'Login' AND LogDate < 2026-01-01T01:00:00Z",
+        );
+        assert_eq!(
+            get_at(&mut s, NOW + HOUR, &siem, &soql).body_json()["totalSize"],
+            0
+        );
+        // (The SIEM's session idled out after 2 h, as Salesforce's do.)
+        assert_eq!(
+            get_at(&mut s, NOW + 8 * HOUR, &siem, &soql)
+                .error_code()
+                .as_deref(),
+            Some("INVALID_SESSION_ID")
+        );
+        let siem = soap(&mut s, "siem.connector", NOW + 8 * HOUR);
+        let later = get_at(&mut s, NOW + 8 * HOUR, &siem, &soql).body_json();
+        assert_eq!(later["totalSize"], 1, "{later}");
+        let file = later["records"][0]["LogFile"].as_str().unwrap().to_owned();
+        assert!(
+            file.starts_with("/services/data/v64.0/sobjects/EventLogFile/0AT")
+                && file.ends_with("/LogFile")
+        );
+        let csv = get_at(&mut s, NOW + 8 * HOUR, &siem, &file);
+        assert_eq!(csv.header("content-type"), Some("text/csv"));
+        let text = String::from_utf8(csv.body).unwrap();
+        assert!(
+            text.starts_with("\"EVENT_TYPE\",\"TIMESTAMP\",\"REQUEST_ID\""),
+            "{text}"
+        );
+        assert!(text.contains("\"LOGIN_NO_ERROR\",\"etl.integration@northwind-wealth.example.com\",\"203.0.113.70\""), "{text}");
+        assert!(
+            text.contains("LOGIN_ERROR_"),
+            "failed logins are logged too"
+        );
+
+        // Only users with the Event Monitoring permissions see any of it.
+        let mkt =
+            password_login(&mut s, "marketing.sync", "marketing-cloud-connect", MKT_NET).unwrap();
+        for obj in ["LoginEvent", "ApiEvent", "EventLogFile", "LoginHistory"] {
+            assert_eq!(
+                get(&mut s, &mkt, &q(&format!("SELECT Id FROM {obj}")))
+                    .error_code()
+                    .as_deref(),
+                Some("INVALID_TYPE"),
+                "{obj}"
+            );
+        }
+    }
+}

@@ -1,0 +1,701 @@
+//! Event Monitoring as a real org exposes it to a SIEM: the one internal
+//! event per request fanned out into Real-Time Event Monitoring storage
+//! objects (`LoginEvent`, `ApiEvent`, `BulkApiResultEventStore`,
+//! `LogoutEvent`, `PermissionSetEventStore`), `LoginHistory`,
+//! `SetupAuditTrail`, and hourly `EventLogFile` CSVs (Login, Logout,
+//! RestApi, BulkApi2) that appear 3–6 h after their hour ends — all
+//! queryable with SOQL through the normal REST API, with the real field
+//! names and the real permissions.
+//!
+//! Owns: the fan-out and ELF rendering. Must not: create events (only
+//! `handle` does) or keep more than [`MAX_STORED_EVENTS`].
+
+use serde_json::json;
+
+use super::schema::{TableKind, TableSchema};
+use super::telemetry::EventKind;
+use super::{Event, OrgState, Response, sf_datetime};
+use crate::generate::write_csv_row;
+use crate::model::{Effective, FieldType, SystemPermission};
+use crate::seed::mix;
+use crate::sfid;
+
+/// Events retained for the storage objects and ELF (oldest dropped first).
+pub const MAX_STORED_EVENTS: usize = 500_000;
+const HOUR_MS: i64 = 3_600_000;
+
+pub fn schemas() -> Vec<TableSchema> {
+    use FieldType::*;
+    let common: &[(&str, FieldType)] = &[
+        ("EventDate", Datetime),
+        ("EventIdentifier", String),
+        ("UserId", Reference),
+        ("Username", String),
+        ("SourceIp", String),
+        ("LoginKey", String),
+        ("SessionKey", String),
+        ("CreatedDate", Datetime),
+    ];
+    let with = |extra: &[(&'static str, FieldType)]| -> Vec<(&'static str, FieldType)> {
+        common
+            .iter()
+            .copied()
+            .chain(extra.iter().copied())
+            .collect()
+    };
+    vec![
+        TableSchema::standard(
+            TableKind::LoginEvent,
+            "LoginEvent",
+            "0Lv",
+            &with(&[
+                ("LoginType", Picklist),
+                ("Status", String),
+                ("LoginUrl", String),
+                ("Application", String),
+                ("ApiType", String),
+                ("ApiVersion", String),
+                ("Browser", String),
+                ("Platform", String),
+                ("UserType", Picklist),
+                ("RequestIdentifier", String),
+                ("HttpMethod", String),
+            ]),
+        ),
+        TableSchema::standard(
+            TableKind::ApiEvent,
+            "ApiEvent",
+            "0Lz",
+            &with(&[
+                ("ApiType", String),
+                ("ApiVersion", String),
+                ("Client", String),
+                ("ConnectedAppId", String),
+                ("Application", String),
+                ("Operation", String),
+                ("Query", Textarea),
+                ("QueriedEntities", String),
+                ("Records", Textarea),
+                ("RowsProcessed", Double),
+                ("RowsReturned", Double),
+                ("RequestIdentifier", String),
+                ("UserAgent", String),
+                ("PolicyOutcome", Picklist),
+            ]),
+        ),
+        TableSchema::standard(
+            TableKind::BulkApiResultEventStore,
+            "BulkApiResultEventStore",
+            "0Ly",
+            &with(&[
+                ("Query", Textarea),
+                ("JobId", String),
+                ("BatchId", String),
+                ("Records", Textarea),
+                ("RowsProcessed", Double),
+                ("QueriedEntities", String),
+                ("RequestIdentifier", String),
+            ]),
+        ),
+        TableSchema::standard(
+            TableKind::LogoutEvent,
+            "LogoutEvent",
+            "0Lu",
+            &with(&[("SessionLevel", Picklist), ("RequestIdentifier", String)]),
+        ),
+        TableSchema::standard(
+            TableKind::PermissionSetEventStore,
+            "PermissionSetEventStore",
+            "0Lw",
+            &with(&[
+                ("Operation", Picklist),
+                ("EventSource", Picklist),
+                ("PermissionList", String),
+                ("ParentNameList", String),
+                ("UserIdList", String),
+                ("RequestIdentifier", String),
+            ]),
+        ),
+        TableSchema::standard(
+            TableKind::LoginHistory,
+            "LoginHistory",
+            "0Ya",
+            &[
+                ("UserId", Reference),
+                ("LoginTime", Datetime),
+                ("LoginType", Picklist),
+                ("LoginUrl", String),
+                ("SourceIp", String),
+                ("Status", String),
+                ("Application", String),
+                ("Browser", String),
+                ("Platform", String),
+                ("ApiType", String),
+                ("ApiVersion", String),
+                ("TlsProtocol", Picklist),
+                ("CountryIso", String),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::SetupAuditTrail,
+            "SetupAuditTrail",
+            "0Ym",
+            &[
+                ("Action", String),
+                ("Section", String),
+                ("Display", String),
+                ("CreatedDate", Datetime),
+                ("CreatedById", Reference),
+                ("DelegateUser", String),
+                ("CreatedByContext", String),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::EventLogFile,
+            "EventLogFile",
+            "0AT",
+            &[
+                ("EventType", Picklist),
+                ("LogDate", Datetime),
+                ("Interval", Picklist),
+                ("Sequence", Int),
+                ("LogFile", String),
+                ("LogFileLength", Double),
+                ("LogFileContentType", String),
+                ("LogFileFieldNames", Textarea),
+                ("LogFileFieldTypes", Textarea),
+                ("ApiVersion", Double),
+                ("CreatedDate", Datetime),
+                ("LastModifiedDate", Datetime),
+                ("SystemModstamp", Datetime),
+            ],
+        ),
+    ]
+}
+
+/// Who may read an Event Monitoring or audit object.
+pub fn can_read(kind: TableKind, eff: &Effective) -> bool {
+    match kind {
+        TableKind::LoginHistory => eff.has(SystemPermission::ManageUsers),
+        TableKind::SetupAuditTrail => {
+            eff.has(SystemPermission::ViewSetup) || eff.has(SystemPermission::ManageUsers)
+        }
+        TableKind::EventLogFile => {
+            eff.has(SystemPermission::ViewEventLogFiles) || eff.has(SystemPermission::ViewAllData)
+        }
+        _ => eff.has(SystemPermission::ViewRealTimeEventMonitoringData),
+    }
+}
+
+fn opt(s: &Option<String>) -> String {
+    s.clone().unwrap_or_default()
+}
+
+/// The ELF event type a request is logged under, if any.
+fn elf_type(e: &Event) -> Option<&'static str> {
+    match (e.kind, e.api_type) {
+        (EventKind::Login, _) => Some("Login"),
+        (EventKind::Logout, _) => Some("Logout"),
+        (_, "REST") => Some("RestApi"),
+        (_, "Bulk") => Some("BulkApi2"),
+        _ => None,
+    }
+}
+
+const LOGIN_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "RUN_TIME",
+    "CPU_TIME",
+    "URI",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "USER_TYPE",
+    "REQUEST_STATUS",
+    "DB_TOTAL_TIME",
+    "LOGIN_STATUS",
+    "USER_NAME",
+    "SOURCE_IP",
+    "BROWSER_TYPE",
+    "API_TYPE",
+    "API_VERSION",
+    "CIPHER_SUITE",
+    "TLS_PROTOCOL",
+    "AUTHENTICATION_METHOD_REFERENCE",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+    "URI_ID_DERIVED",
+];
+const REST_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "RUN_TIME",
+    "CPU_TIME",
+    "URI",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "USER_TYPE",
+    "REQUEST_STATUS",
+    "DB_TOTAL_TIME",
+    "ENTITY_NAME",
+    "METHOD",
+    "MEDIA_TYPE",
+    "STATUS_CODE",
+    "USER_AGENT",
+    "ROWS_PROCESSED",
+    "NUMBER_FIELDS",
+    "DB_BLOCKS",
+    "DB_CPU_TIME",
+    "REQUEST_SIZE",
+    "RESPONSE_SIZE",
+    "CONNECTED_APP_ID",
+    "CLIENT_NAME",
+    "EXCEPTION_MESSAGE",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+    "URI_ID_DERIVED",
+];
+const BULK2_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "RUN_TIME",
+    "CPU_TIME",
+    "URI",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "JOB_ID",
+    "OPERATION_TYPE",
+    "ENTITY_TYPE",
+    "JOB_STATUS",
+    "NUMBER_RECORDS_PROCESSED",
+    "NUMBER_RECORDS_FAILED",
+    "RESULT_SIZE_MB",
+    "ERROR_MESSAGE",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+    "URI_ID_DERIVED",
+];
+const LOGOUT_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "USER_TYPE",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "SESSION_LEVEL",
+    "SOURCE_IP",
+    "USER_INITIATED_LOGOUT",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+];
+
+fn columns(t: &str) -> &'static [&'static str] {
+    match t {
+        "Login" => LOGIN_COLUMNS,
+        "Logout" => LOGOUT_COLUMNS,
+        "BulkApi2" => BULK2_COLUMNS,
+        _ => REST_COLUMNS,
+    }
+}
+
+/// `yyyyMMddHHmmss.SSS` (GMT), ELF's TIMESTAMP.
+fn elf_timestamp(ms: i64) -> String {
+    let s = sf_datetime(ms);
+    format!(
+        "{}{}{}{}{}{}.{}",
+        &s[0..4],
+        &s[5..7],
+        &s[8..10],
+        &s[11..13],
+        &s[14..16],
+        &s[17..19],
+        &s[20..23]
+    )
+}
+
+fn login_status(status: &str) -> String {
+    match status {
+        "Success" => "LOGIN_NO_ERROR".into(),
+        "Invalid Password" => "LOGIN_ERROR_INVALID_PASSWORD".into(),
+        other => {
+            let s: String = other
+                .trim_start_matches("Failed: ")
+                .chars()
+                .map(|c| {
+                    if c.is_ascii_alphanumeric() {
+                        c.to_ascii_uppercase()
+                    } else {
+                        '_'
+                    }
+                })
+                .collect();
+            format!("LOGIN_ERROR_{s}")
+        }
+    }
+}
+
+fn elf_row(t: &str, e: &Event) -> Vec<String> {
+    let uid18 = opt(&e.user_id);
+    let uid15: String = uid18.chars().take(15).collect();
+    let ts = elf_timestamp(e.t_ms);
+    let derived = format!("{}Z", &sf_datetime(e.t_ms)[..23]);
+    let ok = if e.status_code < 400 { "S" } else { "F" };
+    let cols = columns(t);
+    cols.iter()
+        .map(|c| match *c {
+            "EVENT_TYPE" => t.to_owned(),
+            "TIMESTAMP" => ts.clone(),
+            "REQUEST_ID" => e.request_identifier.clone(),
+            "ORGANIZATION_ID" => e.organization_id.chars().take(15).collect(),
+            "USER_ID" => uid15.clone(),
+            "RUN_TIME" | "CPU_TIME" | "DB_TOTAL_TIME" | "DB_BLOCKS" | "DB_CPU_TIME" => "1".into(),
+            "URI" => e.uri.clone(),
+            "SESSION_KEY" => opt(&e.session_key),
+            "LOGIN_KEY" => opt(&e.login_key),
+            "USER_TYPE" => "Standard".into(),
+            "REQUEST_STATUS" => ok.into(),
+            "LOGIN_STATUS" => login_status(e.status.as_deref().unwrap_or("")),
+            "USER_NAME" => opt(&e.username),
+            "SOURCE_IP" | "CLIENT_IP" => e.source_ip.clone(),
+            "BROWSER_TYPE" => e.user_agent.clone().unwrap_or_default(),
+            "API_TYPE" => match e.api_type {
+                "SOAP Partner" => "P".into(),
+                "REST" => "R".into(),
+                "Bulk" => "B".into(),
+                _ => "N/A".into(),
+            },
+            "API_VERSION" => opt(&e.api_version),
+            "CIPHER_SUITE" => "ECDHE-RSA-AES256-GCM-SHA384".into(),
+            "TLS_PROTOCOL" => "TLSv1.3".into(),
+            "AUTHENTICATION_METHOD_REFERENCE" => {
+                if e.login_type == Some("Remote Access 2.0") {
+                    "oauth2".into()
+                } else {
+                    "pwd".into()
+                }
+            }
+            "TIMESTAMP_DERIVED" => derived.clone(),
+            "USER_ID_DERIVED" => uid18.clone(),
+            "URI_ID_DERIVED" => e.records.first().cloned().unwrap_or_default(),
+            "ENTITY_NAME" | "ENTITY_TYPE" => opt(&e.queried_entities),
+            "METHOD" => e.http_method.clone(),
+            "MEDIA_TYPE" => "application/json".into(),
+            "STATUS_CODE" => e.status_code.to_string(),
+            "USER_AGENT" => e.user_agent.clone().unwrap_or_default(),
+            "ROWS_PROCESSED" | "NUMBER_RECORDS_PROCESSED" => e.rows_processed.to_string(),
+            "NUMBER_FIELDS" | "NUMBER_RECORDS_FAILED" | "REQUEST_SIZE" | "RESPONSE_SIZE" => {
+                "0".into()
+            }
+            "CONNECTED_APP_ID" => opt(&e.connected_app_id),
+            "CLIENT_NAME" => opt(&e.client),
+            "EXCEPTION_MESSAGE" | "ERROR_MESSAGE" => opt(&e.error_code),
+            "JOB_ID" => e
+                .detail
+                .as_deref()
+                .and_then(|d| d.strip_prefix("JobId="))
+                .unwrap_or("")
+                .to_owned(),
+            "OPERATION_TYPE" => opt(&e.operation),
+            "JOB_STATUS" => {
+                if e.status_code < 400 {
+                    "JobComplete".into()
+                } else {
+                    "Failed".into()
+                }
+            }
+            "RESULT_SIZE_MB" => "0".into(),
+            "SESSION_LEVEL" => "STANDARD".into(),
+            "USER_INITIATED_LOGOUT" => "1".into(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
+/// One hourly ELF file: (event type, hour start).
+#[derive(Debug, Clone)]
+struct ElfFile {
+    event_type: &'static str,
+    hour_ms: i64,
+    available_ms: i64,
+}
+
+impl OrgState {
+    /// Records the event for the storage objects and ELF.
+    pub(super) fn store_event(&mut self, ev: &Event) {
+        if self.events.len() >= MAX_STORED_EVENTS {
+            self.events.pop_front();
+        }
+        self.events.push_back(ev.clone());
+    }
+
+    fn event_row_id(&self, prefix: &str, seq: u64) -> String {
+        sfid::record_id(self.seed.fork("event-rows").fork(prefix), prefix, seq)
+    }
+
+    /// Latency of the hourly file for (type, hour): 3–6 h after the hour ends.
+    fn elf_latency(&self, t: &str, hour_ms: i64) -> i64 {
+        let jitter = mix(self.seed.fork("elf").fork(t).0 ^ hour_ms as u64)
+            % (self.opts.elf_jitter_ms.max(1) as u64);
+        self.opts.elf_latency_ms + jitter as i64
+    }
+
+    fn elf_files(&self, now_ms: i64) -> Vec<ElfFile> {
+        let mut seen: std::collections::BTreeSet<(&'static str, i64)> =
+            std::collections::BTreeSet::new();
+        for e in &self.events {
+            if let Some(t) = elf_type(e) {
+                seen.insert((t, e.t_ms.div_euclid(HOUR_MS) * HOUR_MS));
+            }
+        }
+        seen.into_iter()
+            .map(|(t, h)| ElfFile {
+                event_type: t,
+                hour_ms: h,
+                available_ms: h + HOUR_MS + self.elf_latency(t, h),
+            })
+            .filter(|f| f.available_ms <= now_ms)
+            .collect()
+    }
+
+    fn elf_id(&self, f: &ElfFile) -> String {
+        sfid::record_id(
+            self.seed.fork("elf").fork(f.event_type),
+            "0AT",
+            (f.hour_ms / HOUR_MS) as u64,
+        )
+    }
+
+    fn elf_csv(&self, f: &ElfFile) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_csv_row(&mut out, columns(f.event_type).iter().map(|c| c.as_bytes()));
+        for e in self.events.iter().filter(|e| {
+            elf_type(e) == Some(f.event_type) && e.t_ms.div_euclid(HOUR_MS) * HOUR_MS == f.hour_ms
+        }) {
+            let row = elf_row(f.event_type, e);
+            write_csv_row(&mut out, row.iter().map(|v| v.as_bytes()));
+        }
+        out
+    }
+
+    /// `GET /sobjects/EventLogFile/{id}/LogFile`: the CSV body.
+    pub(super) fn elf_blob(&self, now_ms: i64, id: &str) -> Response {
+        let id15 = id.get(..15).unwrap_or(id);
+        match self
+            .elf_files(now_ms)
+            .into_iter()
+            .find(|f| self.elf_id(f).starts_with(id15))
+        {
+            Some(f) => Response {
+                status: 200,
+                headers: vec![("content-type".into(), "text/csv".into())],
+                body: self.elf_csv(&f),
+            },
+            None => Response::error(404, "NOT_FOUND", "The requested resource does not exist"),
+        }
+    }
+
+    /// Rebuilds a generated table (setup objects or telemetry objects).
+    pub fn refresh_generated(&mut self, kind: TableKind, now_ms: i64) {
+        if kind.is_admin() {
+            return self.refresh_admin(kind, now_ms);
+        }
+        let mut rows: Vec<Vec<String>> = Vec::new();
+        let of_kind = |want: EventKind| self.events.iter().filter(move |e| e.kind == want);
+        let base = |e: &Event| -> Vec<String> {
+            vec![
+                sf_datetime(e.t_ms),
+                e.event_identifier.clone(),
+                opt(&e.user_id),
+                opt(&e.username),
+                e.source_ip.clone(),
+                opt(&e.login_key),
+                opt(&e.session_key),
+                sf_datetime(e.t_ms),
+            ]
+        };
+        match kind {
+            TableKind::LoginEvent => {
+                for e in of_kind(EventKind::Login) {
+                    let mut r = vec![self.event_row_id("0Lv", e.seq)];
+                    r.extend(base(e));
+                    r.extend([
+                        e.login_type.unwrap_or("").to_owned(),
+                        opt(&e.status),
+                        e.uri.clone(),
+                        e.connected_app_name.clone().unwrap_or_else(|| "N/A".into()),
+                        e.api_type.to_owned(),
+                        opt(&e.api_version),
+                        e.user_agent.clone().unwrap_or_else(|| "Unknown".into()),
+                        "Unknown".into(),
+                        "Standard".into(),
+                        e.request_identifier.clone(),
+                        e.http_method.clone(),
+                    ]);
+                    rows.push(r);
+                }
+            }
+            TableKind::ApiEvent => {
+                for e in of_kind(EventKind::Query) {
+                    let mut r = vec![self.event_row_id("0Lz", e.seq)];
+                    r.extend(base(e));
+                    r.extend([
+                        e.api_type.to_owned(),
+                        opt(&e.api_version),
+                        opt(&e.client),
+                        opt(&e.connected_app_id),
+                        opt(&e.connected_app_name),
+                        opt(&e.operation),
+                        opt(&e.query),
+                        opt(&e.queried_entities),
+                        json!({"totalSize": e.records.len(), "records": e.records.iter().map(|id| json!({"Id": id})).collect::<Vec<_>>()}).to_string(),
+                        e.rows_processed.to_string(),
+                        e.rows_returned.to_string(),
+                        e.request_identifier.clone(),
+                        opt(&e.user_agent),
+                        "NoAction".into(),
+                    ]);
+                    rows.push(r);
+                }
+            }
+            TableKind::BulkApiResultEventStore => {
+                for e in of_kind(EventKind::BulkResult) {
+                    let mut r = vec![self.event_row_id("0Ly", e.seq)];
+                    r.extend(base(e));
+                    r.extend([
+                        opt(&e.query),
+                        e.detail.as_deref().and_then(|d| d.strip_prefix("JobId=")).unwrap_or("").to_owned(),
+                        String::new(),
+                        json!({"totalSize": e.records.len(), "records": e.records.iter().map(|id| json!({"Id": id})).collect::<Vec<_>>()}).to_string(),
+                        e.rows_processed.to_string(),
+                        opt(&e.queried_entities),
+                        e.request_identifier.clone(),
+                    ]);
+                    rows.push(r);
+                }
+            }
+            TableKind::LogoutEvent => {
+                for e in of_kind(EventKind::Logout) {
+                    let mut r = vec![self.event_row_id("0Lu", e.seq)];
+                    r.extend(base(e));
+                    r.extend(["STANDARD".to_owned(), e.request_identifier.clone()]);
+                    rows.push(r);
+                }
+            }
+            TableKind::PermissionSetEventStore => {
+                for e in of_kind(EventKind::Setup).filter(|e| {
+                    matches!(
+                        e.operation.as_deref(),
+                        Some("AssignedToUsers" | "UnassignedFromUsers")
+                    )
+                }) {
+                    let mut r = vec![self.event_row_id("0Lw", e.seq)];
+                    r.extend(base(e));
+                    let detail = opt(&e.detail);
+                    let perms = detail
+                        .split('[')
+                        .nth(1)
+                        .and_then(|x| x.split(']').next())
+                        .unwrap_or("")
+                        .to_owned();
+                    let set = detail
+                        .split(": ")
+                        .nth(1)
+                        .and_then(|x| x.split([' ', '(']).next())
+                        .unwrap_or("")
+                        .to_owned();
+                    r.extend([
+                        opt(&e.operation),
+                        "API".into(),
+                        perms,
+                        set,
+                        e.records.join(","),
+                        e.request_identifier.clone(),
+                    ]);
+                    rows.push(r);
+                }
+            }
+            TableKind::LoginHistory => {
+                for e in of_kind(EventKind::Login).filter(|e| e.user_id.is_some()) {
+                    rows.push(vec![
+                        self.event_row_id("0Ya", e.seq),
+                        opt(&e.user_id),
+                        sf_datetime(e.t_ms),
+                        e.login_type.unwrap_or("").to_owned(),
+                        e.uri.clone(),
+                        e.source_ip.clone(),
+                        opt(&e.status),
+                        e.connected_app_name.clone().unwrap_or_else(|| "N/A".into()),
+                        e.user_agent.clone().unwrap_or_else(|| "Unknown".into()),
+                        "Unknown".into(),
+                        e.api_type.to_owned(),
+                        opt(&e.api_version),
+                        "TLS 1.3".into(),
+                        String::new(),
+                    ]);
+                }
+            }
+            TableKind::SetupAuditTrail => {
+                for e in of_kind(EventKind::Setup) {
+                    let action = e.operation.clone().unwrap_or_default().to_ascii_lowercase();
+                    rows.push(vec![
+                        self.event_row_id("0Ym", e.seq),
+                        action,
+                        "Manage Users".into(),
+                        opt(&e.detail),
+                        sf_datetime(e.t_ms),
+                        opt(&e.user_id),
+                        String::new(),
+                        opt(&e.connected_app_name),
+                    ]);
+                }
+            }
+            TableKind::EventLogFile => {
+                for f in self.elf_files(now_ms) {
+                    let id = self.elf_id(&f);
+                    let len = self.elf_csv(&f).len();
+                    rows.push(vec![
+                        id.clone(),
+                        f.event_type.into(),
+                        sf_datetime(f.hour_ms),
+                        "Hourly".into(),
+                        "0".into(),
+                        format!(
+                            "/services/data/v{}/sobjects/EventLogFile/{id}/LogFile",
+                            super::auth::API_LATEST
+                        ),
+                        len.to_string(),
+                        "CSV".into(),
+                        columns(f.event_type).join(","),
+                        columns(f.event_type)
+                            .iter()
+                            .map(|_| "String")
+                            .collect::<Vec<_>>()
+                            .join(","),
+                        super::auth::API_LATEST.into(),
+                        sf_datetime(f.available_ms),
+                        sf_datetime(f.available_ms),
+                        sf_datetime(f.available_ms),
+                    ]);
+                }
+            }
+            _ => return,
+        }
+        let t = self.store.table_of(kind);
+        self.store.tables[t].replace_rows(rows);
+    }
+}
