@@ -709,7 +709,8 @@ pub struct Org {
 pub struct Effective {
     pub system: BTreeSet<SystemPermission>,
     objects: BTreeMap<String, ObjectPerms>,
-    fields: BTreeMap<(String, String), FieldPerms>,
+    /// object → field → FLS (nested so look-ups need no allocation).
+    fields: BTreeMap<String, BTreeMap<String, FieldPerms>>,
     all_objects_read: bool,
     all_objects_modify: bool,
 }
@@ -743,7 +744,8 @@ impl Effective {
         }
         let fls = self
             .fields
-            .get(&(object.name.clone(), field.name.clone()))
+            .get(object.name.as_str())
+            .and_then(|m| m.get(field.name.as_str()))
             .copied()
             .unwrap_or_default();
         let read = field.always_visible || op.view_all_fields || fls.read || fls.edit;
@@ -795,8 +797,13 @@ impl Org {
                 let e = eff.objects.entry(obj.clone()).or_default();
                 *e = e.union(*p);
             }
-            for (k, f) in &g.fields {
-                let e = eff.fields.entry(k.clone()).or_default();
+            for ((obj, field), f) in &g.fields {
+                let e = eff
+                    .fields
+                    .entry(obj.clone())
+                    .or_default()
+                    .entry(field.clone())
+                    .or_default();
                 e.read |= f.read || f.edit;
                 e.edit |= f.edit;
             }

@@ -155,6 +155,18 @@ impl Response {
             body: serde_json::to_vec(v).unwrap_or_default(),
         }
     }
+    /// Pre-serialised JSON.
+    pub fn json_bytes(status: u16, body: Vec<u8>) -> Response {
+        Response {
+            status,
+            headers: vec![(
+                "content-type".into(),
+                "application/json;charset=UTF-8".into(),
+            )],
+            body,
+        }
+    }
+
     pub fn xml(status: u16, body: String) -> Response {
         Response {
             status,

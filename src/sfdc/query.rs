@@ -9,7 +9,7 @@
 
 use std::cmp::Ordering;
 
-use serde_json::{Map, Value, json};
+use serde_json::Value;
 
 use super::schema::{Column, TableKind};
 use super::soql::{self, CmpOp, Cond, FieldsMacro, Literal, RelDate, SelectItem, caret_message};
@@ -722,52 +722,126 @@ pub fn json_value(col: &Column, v: &str) -> Value {
     }
 }
 
-fn attributes(store: &Store, t: usize, id: &str, v: u32) -> Value {
-    let name = &store.tables[t].schema.name;
-    json!({ "type": name, "url": format!("/services/data/v{v}.0/sobjects/{name}/{id}") })
-}
-
-/// One record as the query API returns it (select order, nested parents).
+/// One record as a JSON value (key order not preserved; use
+/// [`write_record`] for wire output).
 pub fn record_json(store: &Store, t: usize, r: usize, select: &[ColPath], v: u32) -> Value {
-    let mut m = Map::new();
-    m.insert(
-        "attributes".into(),
-        attributes(store, t, &store.tables[t].rows[r].values[0], v),
-    );
-    for p in select {
-        insert_path(store, &mut m, p, 0, r, v);
-    }
-    Value::Object(m)
+    let mut out = Vec::new();
+    write_record(&mut out, store, t, r, select, v);
+    serde_json::from_slice(&out).unwrap_or(Value::Null)
 }
 
-fn insert_path(store: &Store, m: &mut Map<String, Value>, p: &ColPath, k: usize, r: usize, v: u32) {
-    let (t, c) = p.hops[k];
-    let col = &store.tables[t].schema.columns[c];
-    let raw = store.tables[t].rows[r].values[c].as_str();
-    if k + 1 == p.hops.len() {
-        m.insert(p.names[k].clone(), json_value(col, raw));
+fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    // Most values (Ids, names, numbers as text) need no escaping: copy them.
+    if s.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.reserve(s.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(s.as_bytes());
+        out.push(b'"');
+    } else {
+        let _ = serde_json::to_writer(&mut *out, s);
+    }
+}
+
+/// A stored value as typed JSON (`null` for empty).
+pub fn write_json_value(out: &mut Vec<u8>, col: &Column, v: &str) {
+    if v.is_empty() {
+        out.extend_from_slice(b"null");
         return;
     }
-    let next_t = p.hops[k + 1].0;
-    let key = p.names[k].clone();
-    match store.tables[next_t].find(raw) {
-        None => {
-            m.entry(key).or_insert(Value::Null);
+    match col.ftype {
+        FieldType::Boolean => out.extend_from_slice(if v == "true" { b"true" } else { b"false" }),
+        FieldType::Int => match v.parse::<i64>() {
+            Ok(n) => out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes()),
+            Err(_) => out.extend_from_slice(b"null"),
+        },
+        FieldType::Currency | FieldType::Double => match v.parse::<f64>() {
+            Ok(x) if x.is_finite() => {
+                let _ = serde_json::to_writer(&mut *out, &x);
+            }
+            _ => out.extend_from_slice(b"null"),
+        },
+        FieldType::Datetime => match parse_datetime_ms(v) {
+            Some(ms) => write_json_str(out, &sf_datetime(ms)),
+            None => write_json_str(out, v),
+        },
+        _ => write_json_str(out, v),
+    }
+}
+
+fn write_attributes(out: &mut Vec<u8>, store: &Store, t: usize, id: &str, v: u32) {
+    // Object names and Ids are plain ASCII: no escaping needed.
+    let name = store.tables[t].schema.name.as_bytes();
+    out.extend_from_slice(b"{\"attributes\":{\"type\":\"");
+    out.extend_from_slice(name);
+    out.extend_from_slice(b"\",\"url\":\"/services/data/v");
+    out.extend_from_slice(itoa::Buffer::new().format(v).as_bytes());
+    out.extend_from_slice(b".0/sobjects/");
+    out.extend_from_slice(name);
+    out.push(b'/');
+    out.extend_from_slice(id.as_bytes());
+    out.extend_from_slice(b"\"}");
+}
+
+/// Writes one record as the query API returns it: keys in SELECT order,
+/// parent relationships nested with their own `attributes`, typed values.
+pub fn write_record(
+    out: &mut Vec<u8>,
+    store: &Store,
+    t: usize,
+    r: usize,
+    select: &[ColPath],
+    v: u32,
+) {
+    let paths: Vec<&ColPath> = select.iter().collect();
+    write_object(out, store, t, r, &paths, 0, v);
+}
+
+fn write_object(
+    out: &mut Vec<u8>,
+    store: &Store,
+    t: usize,
+    r: usize,
+    paths: &[&ColPath],
+    depth: usize,
+    v: u32,
+) {
+    let row = &store.tables[t].rows[r];
+    write_attributes(out, store, t, &row.values[0], v);
+    let mut done_rels: Vec<&str> = Vec::new();
+    for p in paths {
+        let (pt, c) = p.hops[depth];
+        debug_assert_eq!(pt, t);
+        let name = p.names[depth].as_str();
+        if p.hops.len() == depth + 1 {
+            out.push(b',');
+            write_json_str(out, name);
+            out.push(b':');
+            write_json_value(out, &store.tables[t].schema.columns[c], &row.values[c]);
+            continue;
         }
-        Some(nr) => {
-            let entry = m.entry(key).or_insert_with(|| {
-                let mut inner = Map::new();
-                inner.insert(
-                    "attributes".into(),
-                    attributes(store, next_t, &store.tables[next_t].rows[nr].values[0], v),
-                );
-                Value::Object(inner)
-            });
-            if let Value::Object(inner) = entry {
-                insert_path(store, inner, p, k + 1, nr, v);
+        if done_rels.iter().any(|d| d.eq_ignore_ascii_case(name)) {
+            continue;
+        }
+        done_rels.push(name);
+        out.push(b',');
+        write_json_str(out, name);
+        out.push(b':');
+        let next_t = p.hops[depth + 1].0;
+        match store.tables[next_t].find(&row.values[c]) {
+            None => out.extend_from_slice(b"null"),
+            Some(nr) => {
+                let children: Vec<&ColPath> = paths
+                    .iter()
+                    .filter(|q| {
+                        q.hops.len() > depth + 1 && q.names[depth].eq_ignore_ascii_case(name)
+                    })
+                    .copied()
+                    .collect();
+                write_object(out, store, next_t, nr, &children, depth + 1, v);
             }
         }
     }
+    out.push(b'}');
 }
 
 #[cfg(test)]

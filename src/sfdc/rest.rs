@@ -94,7 +94,7 @@ impl OrgState {
         resp
     }
 
-    fn access(&mut self, user: usize) -> crate::model::Effective {
+    fn access(&mut self, user: usize) -> std::sync::Arc<crate::model::Effective> {
         self.auth.effective(&self.org, user)
     }
 
@@ -145,7 +145,11 @@ impl OrgState {
         )
     }
 
-    fn table_for(&mut self, user: usize, name: &str) -> Option<(usize, crate::model::Effective)> {
+    fn table_for(
+        &mut self,
+        user: usize,
+        name: &str,
+    ) -> Option<(usize, std::sync::Arc<crate::model::Effective>)> {
         let eff = self.access(user);
         let t = self.store.table(name)?;
         let kind = self.store.tables[t].schema.kind;
@@ -264,10 +268,6 @@ impl OrgState {
 
     fn page(&mut self, id: String, mut c: Cursor, ev: &mut Event) -> Response {
         let end = (c.next + c.batch).min(c.rows.len());
-        let records: Vec<Value> = c.rows[c.next..end]
-            .iter()
-            .map(|r| query::record_json(&self.store, c.table, *r, &c.select, c.version))
-            .collect();
         let t = &self.store.tables[c.table];
         ev.rows_processed = (end - c.next) as u64;
         ev.rows_returned = ev.rows_processed;
@@ -278,10 +278,33 @@ impl OrgState {
             .collect();
         ev.queried_entities = Some(t.schema.name.clone());
         let total = c.rows.len();
-        let mut body = json!({"totalSize": total, "done": end >= total, "records": records});
+        // Written directly, in Salesforce's key order, records in SELECT order.
+        let mut body = Vec::with_capacity(64 + (end - c.next) * 256);
+        body.extend_from_slice(b"{\"totalSize\":");
+        body.extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
+        body.extend_from_slice(if end >= total {
+            b",\"done\":true"
+        } else {
+            b",\"done\":false"
+        });
         if end < total {
-            body["nextRecordsUrl"] =
-                json!(format!("/services/data/v{}.0/query/{id}-{end}", c.version));
+            body.extend_from_slice(
+                format!(
+                    ",\"nextRecordsUrl\":\"/services/data/v{}.0/query/{id}-{end}\"",
+                    c.version
+                )
+                .as_bytes(),
+            );
+        }
+        body.extend_from_slice(b",\"records\":[");
+        for (k, r) in c.rows[c.next..end].iter().enumerate() {
+            if k > 0 {
+                body.push(b',');
+            }
+            query::write_record(&mut body, &self.store, c.table, *r, &c.select, c.version);
+        }
+        body.extend_from_slice(b"]}");
+        if end < total {
             c.next = end;
             self.cursors.insert(id, c);
             while self.cursors.len() > MAX_CURSORS {
@@ -290,7 +313,7 @@ impl OrgState {
                 self.cursors.remove(&oldest);
             }
         }
-        Response::json(200, &body)
+        Response::json_bytes(200, body)
     }
 
     fn query_more(&mut self, user: usize, v: u32, locator: &str, ev: &mut Event) -> Response {
@@ -397,7 +420,9 @@ impl OrgState {
         ev.rows_processed = 1;
         ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
         ev.queried_entities = Some(schema.name.clone());
-        Response::json(200, &query::record_json(&self.store, t, r, &select, v))
+        let mut body = Vec::new();
+        query::write_record(&mut body, &self.store, t, r, &select, v);
+        Response::json_bytes(200, body)
     }
 
     /// Parses a JSON record body into column values, checking FLS edit.

@@ -1,0 +1,220 @@
+//! `leakdrill serve` against a minimal axum server returning the same bytes,
+//! side by side on loopback, for the two hot calls: a 200-record Contact
+//! query page and an OAuth token grant. Both are plain HTTP/1.1 with
+//! keep-alive and 32 requests in flight, so the difference is the mock's own
+//! work (routing, auth, SOQL, permissions, telemetry). Goal: mock ≥ 0.7×.
+
+use std::net::SocketAddr;
+
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use leakdrill::serve::{ServeConfig, start};
+
+const IN_FLIGHT: usize = 32;
+const QUERY: &str =
+    "SELECT Id, FirstName, LastName, Email, MailingCity, MailingState FROM Contact LIMIT 200";
+
+struct Bodies {
+    query: Vec<u8>,
+    token: Vec<u8>,
+}
+
+async fn reference(bodies: Bodies) -> SocketAddr {
+    use axum::routing::{get, post};
+    let q = bodies.query.clone();
+    let t = bodies.token.clone();
+    let app = axum::Router::new()
+        .route(
+            "/services/data/v59.0/query",
+            get(move || {
+                let q = q.clone();
+                async move { ([("content-type", "application/json;charset=UTF-8")], q) }
+            }),
+        )
+        .route(
+            "/services/oauth2/token",
+            post(move || {
+                let t = t.clone();
+                async move { ([("content-type", "application/json;charset=UTF-8")], t) }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    addr
+}
+
+fn bench(c: &mut Criterion) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let org = leakdrill::fixture::resolve("fintech-wealth").expect("fixture");
+    let cfg = ServeConfig {
+        subjects: 1000,
+        seed: 42,
+        addr: "127.0.0.1:0".parse().expect("addr"),
+        state_dir: dir.path().to_owned(),
+        plain_http: true,
+        allow_non_loopback: false,
+        daily_api_requests: Some(u64::MAX / 2),
+    };
+    let (ep, _server) = rt
+        .block_on(start(org, cfg, std::future::pending()))
+        .expect("start");
+    let json: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&ep.serve_json).expect("serve.json")).expect("json");
+    let user = json["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["username"].as_str().unwrap_or("").starts_with("etl."))
+        .expect("etl")
+        .clone();
+    let app = json["connected_apps"]
+        .as_array()
+        .expect("apps")
+        .iter()
+        .find(|a| a["name"] == "warehouse-etl")
+        .expect("app")
+        .clone();
+    let form: Vec<(String, String)> = vec![
+        ("grant_type".into(), "password".into()),
+        (
+            "client_id".into(),
+            app["client_id"].as_str().unwrap_or("").into(),
+        ),
+        (
+            "client_secret".into(),
+            app["client_secret"].as_str().unwrap_or("").into(),
+        ),
+        (
+            "username".into(),
+            user["username"].as_str().unwrap_or("").into(),
+        ),
+        (
+            "password".into(),
+            format!(
+                "{}{}",
+                user["password"].as_str().unwrap_or(""),
+                user["security_token"].as_str().unwrap_or("")
+            ),
+        ),
+    ];
+    let client = reqwest::Client::builder()
+        .no_proxy()
+        .pool_max_idle_per_host(64)
+        .build()
+        .expect("client");
+    let mock = ep.instance_url.clone();
+    let (token_bytes, token) = rt.block_on(async {
+        let r = client
+            .post(format!("{mock}/services/oauth2/token"))
+            .form(&form)
+            .send()
+            .await
+            .expect("token");
+        let b = r.bytes().await.expect("body").to_vec();
+        let v: serde_json::Value = serde_json::from_slice(&b).expect("token json");
+        (b, v["access_token"].as_str().unwrap_or("").to_owned())
+    });
+    let query_bytes = rt.block_on(async {
+        client
+            .get(format!("{mock}/services/data/v59.0/query"))
+            .query(&[("q", QUERY)])
+            .bearer_auth(&token)
+            .send()
+            .await
+            .expect("query")
+            .bytes()
+            .await
+            .expect("body")
+            .to_vec()
+    });
+    assert!(query_bytes.len() > 20_000, "a 200-record page");
+    let reference_url = format!(
+        "http://{}",
+        rt.block_on(reference(Bodies {
+            query: query_bytes,
+            token: token_bytes
+        }))
+    );
+
+    let mut g = c.benchmark_group("serve_vs_minimal_axum");
+    g.throughput(Throughput::Elements(IN_FLIGHT as u64));
+    for (name, base) in [
+        ("leakdrill", mock.clone()),
+        ("reference", reference_url.clone()),
+    ] {
+        let c2 = client.clone();
+        let tok = token.clone();
+        g.bench_function(format!("query_200/{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let reqs = (0..IN_FLIGHT).map(|_| {
+                        let c = c2.clone();
+                        let url = format!("{base}/services/data/v59.0/query");
+                        let tok = tok.clone();
+                        async move {
+                            c.get(url)
+                                .query(&[("q", QUERY)])
+                                .bearer_auth(tok)
+                                .send()
+                                .await
+                                .expect("send")
+                                .bytes()
+                                .await
+                                .expect("body")
+                                .len()
+                        }
+                    });
+                    futures_join(reqs).await
+                })
+            });
+        });
+        let c3 = client.clone();
+        let f = form.clone();
+        g.bench_function(format!("token/{name}"), |b| {
+            b.iter(|| {
+                rt.block_on(async {
+                    let reqs = (0..IN_FLIGHT).map(|_| {
+                        let c = c3.clone();
+                        let url = format!("{base}/services/oauth2/token");
+                        let f = f.clone();
+                        async move {
+                            c.post(url)
+                                .form(&f)
+                                .send()
+                                .await
+                                .expect("send")
+                                .bytes()
+                                .await
+                                .expect("body")
+                                .len()
+                        }
+                    });
+                    futures_join(reqs).await
+                })
+            });
+        });
+    }
+    g.finish();
+}
+
+/// Runs the futures concurrently and sums their results.
+async fn futures_join<F: std::future::Future<Output = usize> + Send + 'static>(
+    futs: impl Iterator<Item = F>,
+) -> usize {
+    let handles: Vec<_> = futs.map(tokio::spawn).collect();
+    let mut total = 0;
+    for h in handles {
+        total += h.await.expect("join");
+    }
+    total
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
