@@ -749,3 +749,51 @@ mod siem {
         }
     }
 }
+
+mod limits_and_api_access {
+    use super::*;
+
+    #[test]
+    fn daily_allowance_is_enforced_and_reported() {
+        let org = Arc::new(org("fintech-wealth"));
+        let mut opts = Options::for_org(&org);
+        opts.daily_api_requests = 3;
+        let mut s = OrgState::new(org, 5, Seed(1), opts).unwrap();
+        let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+        for n in 1..=3 {
+            let r = get(&mut s, &etl, "/services/data/v59.0/limits");
+            assert_eq!(r.status, 200);
+            assert_eq!(
+                r.header("sforce-limit-info"),
+                Some(format!("api-usage={n}/3").as_str())
+            );
+        }
+        let r = get(&mut s, &etl, "/services/data/v59.0/limits");
+        assert_eq!(r.status, 403);
+        assert_eq!(r.error_code().as_deref(), Some("REQUEST_LIMIT_EXCEEDED"));
+    }
+
+    #[test]
+    fn users_without_api_enabled_get_api_disabled_for_org() {
+        let text = std::fs::read_to_string(data("minimal.yaml"))
+            .unwrap()
+            .replace("system: [ApiEnabled, ApiUserOnly]", "system: []");
+        let org = Arc::new(leakdrill::fixture::load_str("no-api.yaml", &text).unwrap());
+        let opts = Options::for_org(&org);
+        let mut s = OrgState::new(org, 3, Seed(1), opts).unwrap();
+        let u = 0;
+        let soap = format!(
+            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+        );
+        let r = call(
+            &mut s,
+            Request::new(Method::Post, "/services/Soap/u/59.0").with_body(soap),
+        );
+        assert_eq!(r.status, 500);
+        assert!(
+            String::from_utf8_lossy(&r.body)
+                .contains("<sf:exceptionCode>API_DISABLED_FOR_ORG</sf:exceptionCode>")
+        );
+    }
+}
