@@ -11,7 +11,7 @@
 use base64::Engine;
 use serde_json::{Value, json};
 
-use super::query::{self, Access, QueryError};
+use super::query;
 use super::telemetry::{EventKind, MAX_RECORD_IDS};
 use super::{Event, Method, OrgState, Request, Response, sf_datetime, soql};
 use crate::generate::write_csv_row;
@@ -182,17 +182,11 @@ impl OrgState {
             }
             .into(),
         );
-        ev.query = Some(text.chars().take(10_000).collect());
-        let parsed = match soql::parse(&text) {
-            Ok(q) => q,
-            Err(e) => {
-                return Response::error(
-                    400,
-                    "MALFORMED_QUERY",
-                    &soql::caret_message(&text, e.pos, &e.message),
-                );
-            }
-        };
+        let (parsed, ex) =
+            match self.prepare_query(now_ms, user, &text, ev, operation == "queryAll") {
+                Ok(x) => x,
+                Err(r) => return r,
+            };
         if parsed.count_only || parsed.offset.is_some() {
             return Response::error(
                 400,
@@ -211,27 +205,6 @@ impl OrgState {
                 "InvalidJob : FIELDS() is not supported by the Bulk API",
             );
         }
-        let eff = self.auth.effective(&self.org, user);
-        let acc = Access {
-            org: &self.org,
-            eff: &eff,
-        };
-        let ex = match query::execute(
-            &self.store,
-            &acc,
-            &text,
-            &parsed,
-            now_ms,
-            operation == "queryAll",
-        ) {
-            Ok(x) => x,
-            Err(QueryError {
-                status,
-                code,
-                message,
-            }) => return Response::error(status, code, &message),
-        };
-        ev.queried_entities = Some(ex.entity.clone());
         let header: Vec<String> = ex.select.iter().map(|p| p.names.join(".")).collect();
         let table = &self.store.tables[ex.table];
         let mut rows = Vec::with_capacity(ex.rows.len());

@@ -206,38 +206,10 @@ impl OrgState {
         let Some(text) = req.param("q").or_else(|| req.param("explain")) else {
             return Response::error(400, "MALFORMED_QUERY", "A query string has to be specified");
         };
-        ev.query = Some(text.chars().take(10_000).collect());
-        let parsed = match soql::parse(&text) {
-            Ok(q) => q,
-            Err(e) => {
-                return Response::error(
-                    400,
-                    "MALFORMED_QUERY",
-                    &soql::caret_message(&text, e.pos, &e.message),
-                );
-            }
-        };
-        ev.queried_entities = Some(parsed.object.clone());
-        if let Some(t) = self.store.table(&parsed.object) {
-            let kind = self.store.tables[t].schema.kind;
-            if kind.is_generated() {
-                self.refresh_generated(kind, now_ms);
-            }
-        }
-        let eff = self.access(user);
-        let acc = Access {
-            org: &self.org,
-            eff: &eff,
-        };
-        let ex = match query::execute(&self.store, &acc, &text, &parsed, now_ms, all) {
+        let (_, ex) = match self.prepare_query(now_ms, user, &text, ev, all) {
             Ok(x) => x,
-            Err(QueryError {
-                status,
-                code,
-                message,
-            }) => return Response::error(status, code, &message),
+            Err(r) => return r,
         };
-        ev.queried_entities = Some(ex.entity.clone());
         if ex.count_only {
             ev.rows_processed = ex.rows.len() as u64;
             return Response::json(
@@ -602,23 +574,10 @@ impl OrgState {
                 return r;
             }
         }
-        let Some(r) = self.store.tables[t]
-            .find(id)
-            .filter(|r| !self.store.tables[t].rows[*r].deleted)
-        else {
-            return not_found();
+        let r = match self.writable_row(t, &eff, id, |p| p.1) {
+            Ok(r) => r,
+            Err(resp) => return resp,
         };
-        let acc = Access {
-            org: &self.org,
-            eff: &eff,
-        };
-        if !acc.object_perms(&self.store, t).1 {
-            return Response::error(
-                400,
-                "INSUFFICIENT_ACCESS_OR_READONLY",
-                "insufficient access rights on object id",
-            );
-        }
         let vals = match self.body_values(user, t, req, Some(r)) {
             Ok(v) => v,
             Err(resp) => return resp,
@@ -651,28 +610,86 @@ impl OrgState {
         {
             return r;
         }
-        let Some(r) = self.store.tables[t]
-            .find(id)
-            .filter(|r| !self.store.tables[t].rows[*r].deleted)
-        else {
-            return not_found();
+        let r = match self.writable_row(t, &eff, id, |p| p.2) {
+            Ok(r) => r,
+            Err(resp) => return resp,
         };
-        let acc = Access {
-            org: &self.org,
-            eff: &eff,
-        };
-        if !acc.object_perms(&self.store, t).2 {
-            return Response::error(
-                400,
-                "INSUFFICIENT_ACCESS_OR_READONLY",
-                "insufficient access rights on object id",
-            );
-        }
         let uid = self.store.user_ids[user].clone();
         self.store.tables[t].soft_delete(r, &uid, now_ms);
         ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
         ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
         Response::empty(204)
+    }
+}
+
+impl OrgState {
+    /// The live row `id` of table `t`, if the caller's object permission
+    /// (`which` picks edit or delete from (create, edit, delete)) allows it.
+    fn writable_row(
+        &self,
+        t: usize,
+        eff: &crate::model::Effective,
+        id: &str,
+        which: impl Fn((bool, bool, bool)) -> bool,
+    ) -> Result<usize, Response> {
+        let table = &self.store.tables[t];
+        let Some(r) = table.find(id).filter(|r| !table.rows[*r].deleted) else {
+            return Err(not_found());
+        };
+        let acc = Access {
+            org: &self.org,
+            eff,
+        };
+        if !which(acc.object_perms(&self.store, t)) {
+            return Err(Response::error(
+                400,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            ));
+        }
+        Ok(r)
+    }
+
+    /// Parses `text`, refreshes generated tables it reads, and runs it as
+    /// `user`: the shared front half of REST queries and Bulk API 2.0 jobs.
+    pub(super) fn prepare_query(
+        &mut self,
+        now_ms: i64,
+        user: usize,
+        text: &str,
+        ev: &mut Event,
+        include_deleted: bool,
+    ) -> Result<(soql::Query, query::Executed), Response> {
+        ev.query = Some(text.chars().take(10_000).collect());
+        let parsed = soql::parse(text).map_err(|e| {
+            Response::error(
+                400,
+                "MALFORMED_QUERY",
+                &soql::caret_message(text, e.pos, &e.message),
+            )
+        })?;
+        ev.queried_entities = Some(parsed.object.clone());
+        if let Some(t) = self.store.table(&parsed.object) {
+            let kind = self.store.tables[t].schema.kind;
+            if kind.is_generated() {
+                self.refresh_generated(kind, now_ms);
+            }
+        }
+        let eff = self.access(user);
+        let acc = Access {
+            org: &self.org,
+            eff: &eff,
+        };
+        let ex = query::execute(&self.store, &acc, text, &parsed, now_ms, include_deleted)
+            .map_err(
+                |QueryError {
+                     status,
+                     code,
+                     message,
+                 }| Response::error(status, code, &message),
+            )?;
+        ev.queried_entities = Some(ex.entity.clone());
+        Ok((parsed, ex))
     }
 }
 
