@@ -197,6 +197,8 @@ pub async fn start(
             .map(std::io::BufWriter::new)
             .map_err(io_err(p))
     };
+    let jwt_key = cfg.state_dir.join("jwt-private-key.pem");
+    std::fs::write(&jwt_key, JWT_TEST_KEY).map_err(io_err(&jwt_key))?;
     let serve_json = cfg.state_dir.join("serve.json");
     let doc = serve_json_doc(
         &state,
@@ -204,6 +206,7 @@ pub async fn start(
         &proxy_url,
         ca_path.as_deref(),
         &telemetry_path,
+        &jwt_key,
     );
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
@@ -226,12 +229,17 @@ pub async fn start(
     Ok((endpoints, handle))
 }
 
+/// The well-known key every mock connected app trusts for JWT bearer
+/// (see `mocks/jwt/README.md`).
+const JWT_TEST_KEY: &str = include_str!("../mocks/jwt/leakdrill-test-jwt-key.pem");
+
 fn serve_json_doc(
     s: &OrgState,
     instance_url: &str,
     proxy_url: &str,
     ca: Option<&Path>,
     telemetry: &Path,
+    jwt_key: &Path,
 ) -> serde_json::Value {
     let org = &s.org;
     let users: Vec<_> = org
@@ -268,7 +276,8 @@ fn serve_json_doc(
                 "client_id": s.auth.apps[i].client_id,
                 "client_secret": s.auth.apps[i].client_secret,
                 "scopes": a.scopes,
-                "refresh_tokens": refresh,
+                                "refresh_tokens": refresh,
+                "jwt_private_key_file": jwt_key.display().to_string(),
             })
         })
         .collect();

@@ -47,6 +47,7 @@ pub enum LoginKind {
     OAuthPassword,
     OAuthRefresh,
     OAuthClientCredentials,
+    OAuthJwtBearer,
 }
 
 impl LoginKind {
@@ -519,6 +520,9 @@ impl OrgState {
             "password" => LoginKind::OAuthPassword,
             "refresh_token" => LoginKind::OAuthRefresh,
             "client_credentials" => LoginKind::OAuthClientCredentials,
+            "urn:ietf:params:oauth:grant-type:jwt-bearer" => {
+                return self.jwt_bearer(now_ms, req, ev);
+            }
             _ => {
                 self.login_event(
                     ev,
@@ -663,10 +667,92 @@ impl OrgState {
                 self.fill_identity(ev, si);
                 self.token_response(req, si, None, now_ms)
             }
-            LoginKind::SoapPartner => {
+            LoginKind::SoapPartner | LoginKind::OAuthJwtBearer => {
                 oauth_error("unsupported_grant_type", "grant type not supported")
             }
         }
+    }
+
+    /// OAuth 2.0 JWT bearer (`urn:ietf:params:oauth:grant-type:jwt-bearer`):
+    /// an RS256 assertion signed with the key whose certificate every mock
+    /// connected app trusts (`mocks/jwt/`); `iss` = consumer key, `sub` =
+    /// username, `aud` = the login host, `exp` in the future; the user must
+    /// be pre-authorised for the app.
+    fn jwt_bearer(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
+        let kind = LoginKind::OAuthJwtBearer;
+        let assertion = req.form("assertion").unwrap_or_default();
+        let Some(claims) = verify_jwt(&assertion) else {
+            self.login_event(ev, kind, None, "Failed: Invalid Assertion");
+            return oauth_error("invalid_grant", "invalid assertion");
+        };
+        let text = |k: &str| {
+            claims
+                .get(k)
+                .and_then(Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (iss, sub, aud) = (text("iss"), text("sub"), text("aud"));
+        let exp = match claims.get("exp") {
+            Some(Value::Number(n)) => n.as_f64().unwrap_or(0.0),
+            Some(Value::String(s)) => s.parse::<f64>().unwrap_or(0.0),
+            _ => 0.0,
+        };
+        let Some(app) = self.auth.apps.iter().position(|a| a.client_id == iss) else {
+            self.login_event(ev, kind, None, "Failed: Missing Consumer Key Parameter");
+            return oauth_error("invalid_client_id", "client identifier invalid");
+        };
+        ev.connected_app_id = Some(self.auth.apps[app].id[..15].to_owned());
+        ev.connected_app_name = Some(self.org.connected_apps[app].name.clone());
+        let base = req.base_url.trim_end_matches('/');
+        let aud = aud.trim_end_matches('/');
+        let aud_ok = matches!(
+            aud,
+            "https://login.salesforce.com" | "https://test.salesforce.com"
+        ) || aud == base
+            || aud == self.instance_url(req);
+        if !aud_ok {
+            self.login_event(ev, kind, None, "Failed: Invalid Audience");
+            return oauth_error("invalid_grant", "audience is invalid");
+        }
+        if exp * 1000.0 <= now_ms as f64 {
+            self.login_event(ev, kind, None, "Failed: Assertion Expired");
+            return oauth_error("invalid_grant", "invalid assertion");
+        }
+        let Some(u) = self.find_user(&sub) else {
+            self.login_event(ev, kind, None, "Failed: Invalid Subject");
+            return oauth_error("invalid_grant", "invalid assertion");
+        };
+        if self.auth.apps[app].blocked {
+            self.login_event(ev, kind, Some(u), "Failed: App Blocked");
+            return oauth_error("invalid_client", "app is blocked");
+        }
+        let cfg = &self.org.connected_apps[app];
+        if !cfg.authorized_users.contains(&self.org.users[u].username) {
+            self.login_event(ev, kind, Some(u), "Failed: User Not Approved");
+            return oauth_error("invalid_grant", "user hasn't approved this consumer");
+        }
+        let ua = &self.auth.users[u];
+        if !ua.active || ua.frozen {
+            let desc = if ua.active {
+                "authentication failure"
+            } else {
+                "inactive user"
+            };
+            self.login_event(ev, kind, Some(u), "Failed: Inactive User");
+            return oauth_error("invalid_grant", desc);
+        }
+        if cfg.ip_relaxation == IpRelaxation::Enforce && !self.login_ip_allowed(u, req.source_ip) {
+            self.login_event(ev, kind, Some(u), "Failed: Restricted IP");
+            return oauth_error("invalid_grant", "ip restricted");
+        }
+        let scopes = cfg.scopes.clone();
+        let si = self
+            .auth
+            .new_session(u, Some(app), scopes, kind, now_ms, req.source_ip, None);
+        self.login_event(ev, kind, Some(u), "Success");
+        self.fill_identity(ev, si);
+        self.token_response(req, si, None, now_ms)
     }
 
     /// Password (+ security token unless from a login IP range), active,
@@ -915,9 +1001,63 @@ impl OrgState {
 /// The version identity URLs point at.
 pub const API_LATEST: &str = "64.0";
 
+/// The PKCS#1 public key every mock connected app trusts for JWT bearer.
+const JWT_PUBLIC_KEY: &[u8] = include_bytes!("../../mocks/jwt/leakdrill-test-jwt-pubkey.der");
+/// Assertions larger than this are refused before decoding.
+const MAX_ASSERTION_BYTES: usize = 16 * 1024;
+
+/// Verifies an RS256 JWT against the test key; returns its claims.
+pub fn verify_jwt(assertion: &str) -> Option<serde_json::Map<String, Value>> {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    if assertion.len() > MAX_ASSERTION_BYTES {
+        return None;
+    }
+    let mut parts = assertion.split('.');
+    let (h, p, sig) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let header: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')).ok()?).ok()?;
+    if header.get("alg").and_then(Value::as_str) != Some("RS256") {
+        return None;
+    }
+    let signature = URL_SAFE_NO_PAD.decode(sig.trim_end_matches('=')).ok()?;
+    let key = ring::signature::UnparsedPublicKey::new(
+        &ring::signature::RSA_PKCS1_2048_8192_SHA256,
+        JWT_PUBLIC_KEY,
+    );
+    key.verify(format!("{h}.{p}").as_bytes(), &signature).ok()?;
+    match serde_json::from_slice(&URL_SAFE_NO_PAD.decode(p.trim_end_matches('=')).ok()?).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn jwt_verification_refuses_forgeries() {
+        use base64::engine::general_purpose::URL_SAFE_NO_PAD as B;
+        let h = B.encode(br#"{"alg":"RS256","typ":"JWT"}"#);
+        let p = B.encode(
+            br#"{"iss":"x","sub":"y","aud":"https://login.salesforce.com","exp":9999999999}"#,
+        );
+        assert!(
+            verify_jwt(&format!("{h}.{p}.{}", B.encode([0u8; 256]))).is_none(),
+            "bad signature"
+        );
+        let none = B.encode(br#"{"alg":"none"}"#);
+        assert!(verify_jwt(&format!("{none}.{p}.")).is_none(), "alg none");
+        assert!(
+            verify_jwt("a.b").is_none()
+                && verify_jwt("").is_none()
+                && verify_jwt("a.b.c.d").is_none()
+        );
+        assert!(verify_jwt(&"x".repeat(20_000)).is_none());
+    }
 
     #[test]
     fn xml_text_ignores_prefixes() {

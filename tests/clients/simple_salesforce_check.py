@@ -69,6 +69,19 @@ sf2 = Salesforce(
 )
 check("oauth password flow", sf2.session_id.startswith(state["org_id"][:15] + "!"))
 
+# 5b. OAuth JWT bearer with the mock's well-known test key (login domain,
+#     through the egress proxy), and a user the app has not pre-authorised.
+from simple_salesforce.exceptions import SalesforceAuthenticationFailed
+kyc = users["kyc.vendor"]
+kapp = apps["kyc-vendor-app"]
+sfj = Salesforce(username=kyc["username"], consumer_key=kapp["client_id"], privatekey_file=kapp["jwt_private_key_file"])
+check("jwt bearer flow", sfj.query("SELECT Id FROM Contact LIMIT 1")["totalSize"] == 1)
+try:
+    Salesforce(username=etl["username"], consumer_key=kapp["client_id"], privatekey_file=kapp["jwt_private_key_file"])
+    check("jwt for an unapproved user refused", False, "login succeeded")
+except SalesforceAuthenticationFailed as e:
+    check("jwt for an unapproved user refused", "hasn't approved this consumer" in str(e), str(e))
+
 # 6. Field-level security: the least-privilege user cannot select SSN__c.
 try:
     sf2.query("SELECT Id, SSN__c FROM Contact LIMIT 1")
