@@ -74,6 +74,31 @@ pub fn schemas() -> Vec<TableSchema> {
                 ("ExpirationDate", Datetime),
             ],
         ),
+        TableSchema::standard(
+            TableKind::OauthToken,
+            "OauthToken",
+            "0CQ",
+            &[
+                ("AppName", String),
+                ("UserId", Reference),
+                ("CreatedDate", Datetime),
+                ("LastUsedDate", Datetime),
+                ("UseCount", Int),
+                ("DeleteToken", String),
+            ],
+        ),
+        TableSchema::standard(
+            TableKind::ConnectedApplication,
+            "ConnectedApplication",
+            "0H4",
+            &[
+                ("Name", String),
+                ("OptionsAllowAdminApprovedUsersOnly", Boolean),
+                ("OptionsRefreshTokenValidityMetric", Boolean),
+                ("RefreshTokenValidityPeriod", Int),
+                ("OptionsFullContentPushNotifications", Boolean),
+            ],
+        ),
     ]
 }
 
@@ -178,6 +203,55 @@ impl OrgState {
                 }
                 rows
             }
+            TableKind::OauthToken => self
+                .auth
+                .grants
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| !g.revoked)
+                .map(|(gi, g)| {
+                    let sessions: Vec<&super::auth::Session> = self
+                        .auth
+                        .sessions
+                        .iter()
+                        .filter(|s| s.grant == Some(gi))
+                        .collect();
+                    vec![
+                        sfid::record_id(self.seed.fork("oauthtoken"), "0CQ", gi as u64),
+                        self.org.connected_apps[g.app].name.clone(),
+                        self.store.user_ids[g.user].clone(),
+                        sf_datetime(g.created_ms),
+                        sessions
+                            .iter()
+                            .map(|s| s.last_used_ms)
+                            .max()
+                            .map(sf_datetime)
+                            .unwrap_or_default(),
+                        sessions.len().to_string(),
+                        g.refresh_token.clone(),
+                    ]
+                })
+                .collect(),
+            TableKind::ConnectedApplication => self
+                .org
+                .connected_apps
+                .iter()
+                .enumerate()
+                .map(|(i, a)| {
+                    let days = match a.refresh_token_policy {
+                        crate::model::RefreshTokenPolicy::ExpireAfterDays(d) => d.to_string(),
+                        _ => String::new(),
+                    };
+                    vec![
+                        self.auth.apps[i].id.clone(),
+                        a.name.clone(),
+                        b(a.admin_approved_only),
+                        b(!days.is_empty()),
+                        days,
+                        "false".into(),
+                    ]
+                })
+                .collect(),
             _ => return,
         };
         let t = self.store.table_of(kind);
@@ -368,6 +442,29 @@ impl OrgState {
                 );
                 Response::empty(204)
             }
+            TableKind::OauthToken => {
+                if !manage {
+                    return Some(denied());
+                }
+                let id15 = id.get(..15).unwrap_or(id);
+                let Some(g) = (0..self.auth.grants.len()).find(|g| {
+                    !self.auth.grants[*g].revoked
+                        && sfid::record_id(self.seed.fork("oauthtoken"), "0CQ", *g as u64)
+                            .starts_with(id15)
+                }) else {
+                    return Some(not_found());
+                };
+                let (u, app) = (self.auth.grants[g].user, self.auth.grants[g].app);
+                self.auth.revoke_grant(g);
+                let name = self.org.connected_apps[app].name.clone();
+                self.setup_event(
+                    ev,
+                    u,
+                    "OauthTokenRevoked",
+                    format!("OAuth grant to connected app {name} revoked"),
+                );
+                Response::empty(204)
+            }
             TableKind::PermissionSetAssignment => {
                 if !manage {
                     return Some(denied());
@@ -499,4 +596,59 @@ impl OrgState {
 
 fn not_found() -> Response {
     Response::error(404, "NOT_FOUND", "The requested resource does not exist")
+}
+
+impl OrgState {
+    /// Stand-in for the Setup UI's "Block" button on Connected Apps OAuth
+    /// Usage (Salesforce has no API for it): `POST
+    /// /services/leakdrill/connected-apps/{name}/block` (or `/unblock`) by a
+    /// user with Manage Users and Customize Application. Blocking ends every
+    /// session of the app and refuses new tokens until unblocked.
+    pub(super) fn block_app(
+        &mut self,
+        now_ms: i64,
+        req: &super::Request,
+        ev: &mut Event,
+        name: &str,
+        block: bool,
+    ) -> Response {
+        let si = match self.authenticate(now_ms, req, ev) {
+            Ok(si) => si,
+            Err(d) => return d.response(),
+        };
+        let caller = self.auth.sessions[si].user;
+        let eff = self.auth.effective(&self.org, caller);
+        if !(eff.has(SystemPermission::ManageUsers)
+            && eff.has(SystemPermission::CustomizeApplication))
+        {
+            return Response::error(
+                403,
+                "INSUFFICIENT_ACCESS",
+                "insufficient access rights: Manage Users and Customize Application are required",
+            );
+        }
+        let Some(app) = self.org.connected_apps.iter().position(|a| a.name == name) else {
+            return not_found();
+        };
+        self.auth.apps[app].blocked = block;
+        if block {
+            for s in self.auth.sessions.iter_mut().filter(|s| s.app == Some(app)) {
+                s.ended = true;
+            }
+        }
+        ev.kind = EventKind::Setup;
+        ev.operation = Some(
+            if block {
+                "BlockedConnectedApp"
+            } else {
+                "UnblockedConnectedApp"
+            }
+            .into(),
+        );
+        ev.detail = Some(format!(
+            "connected app {name} {}",
+            if block { "blocked" } else { "unblocked" }
+        ));
+        Response::json(200, &json!({"name": name, "blocked": block}))
+    }
 }

@@ -321,6 +321,16 @@ impl OrgState {
             ["services", "oauth2", "token"] => self.oauth_token(now_ms, req, ev),
             ["services", "oauth2", "revoke"] => self.revoke(now_ms, req, ev),
             ["services", "oauth2", "userinfo"] => self.userinfo(now_ms, req, ev),
+            [
+                "services",
+                "leakdrill",
+                "connected-apps",
+                name,
+                action @ ("block" | "unblock"),
+            ] if req.method == Method::Post => {
+                let (name, block) = (pct_decode(name), *action == "block");
+                self.block_app(now_ms, req, ev, &name, block)
+            }
             ["id", org, user] => {
                 let (org, user) = (org.to_string(), user.to_string());
                 self.identity(now_ms, req, ev, &org, &user)

@@ -78,8 +78,12 @@ impl Access<'_> {
         match store.tables[t].schema.kind {
             TableKind::Data(oi) => self.eff.object(&self.org.objects[oi].name).read,
             TableKind::User | TableKind::Organization => true,
-            TableKind::UserLogin | TableKind::AuthSession => {
+            TableKind::UserLogin | TableKind::AuthSession | TableKind::OauthToken => {
                 self.eff.has(SystemPermission::ManageUsers)
+            }
+            TableKind::ConnectedApplication => {
+                self.eff.has(SystemPermission::ManageUsers)
+                    || self.eff.has(SystemPermission::ViewSetup)
             }
             TableKind::PermissionSet | TableKind::PermissionSetAssignment => {
                 self.eff.has(SystemPermission::ManageUsers)
@@ -123,7 +127,7 @@ impl Access<'_> {
                 let m = self.eff.has(SystemPermission::ManageUsers);
                 match kind {
                     TableKind::User | TableKind::UserLogin => (false, m, false),
-                    TableKind::AuthSession => (false, false, m),
+                    TableKind::AuthSession | TableKind::OauthToken => (false, false, m),
                     TableKind::PermissionSetAssignment => (m, false, m),
                     _ => (false, false, false),
                 }

@@ -85,6 +85,8 @@ pub enum TableKind {
     AuthSession,
     PermissionSet,
     PermissionSetAssignment,
+    OauthToken,
+    ConnectedApplication,
     /// Event Monitoring and audit objects, built from telemetry (see `eventlog`).
     LoginEvent,
     ApiEvent,
@@ -123,6 +125,8 @@ impl TableKind {
                 | TableKind::AuthSession
                 | TableKind::PermissionSet
                 | TableKind::PermissionSetAssignment
+                | TableKind::OauthToken
+                | TableKind::ConnectedApplication
         )
     }
 }

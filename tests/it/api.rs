@@ -797,3 +797,118 @@ mod limits_and_api_access {
         );
     }
 }
+
+mod app_grants {
+    use super::*;
+
+    #[test]
+    fn revoking_an_oauth_token_and_blocking_an_app_cut_off_the_integration() {
+        let mut s = fintech(5);
+        let admin = {
+            let u = user_idx(&s, "dana.whitfield");
+            let body = format!(
+                "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+                s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+            );
+            let r = call(
+                &mut s,
+                Request::new(Method::Post, "/services/Soap/u/59.0")
+                    .with_body(body)
+                    .from_ip(Ipv4Addr::new(198, 51, 100, 10)),
+            );
+            leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId").unwrap()
+        };
+        let a = app_idx(&s, "warehouse-etl");
+        let refresh = s.auth.refresh_tokens(a)[0].1.to_owned();
+        let (cid, secret) = (
+            s.auth.apps[a].client_id.clone(),
+            s.auth.apps[a].client_secret.clone(),
+        );
+        let grant = |s: &mut OrgState| {
+            call(
+                s,
+                Request::new(Method::Post, "/services/oauth2/token").with_body(form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &cid),
+                    ("client_secret", &secret),
+                    ("refresh_token", &refresh),
+                ])),
+            )
+        };
+        let tok = grant(&mut s).body_json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        // The grant is visible as an OauthToken row, with its DeleteToken.
+        let r = get(
+            &mut s,
+            &admin,
+            &q(
+                "SELECT Id, AppName, UserId, UseCount, DeleteToken FROM OauthToken WHERE AppName = 'warehouse-etl'",
+            ),
+        );
+        let row = r.body_json()["records"][0].clone();
+        assert_eq!(row["DeleteToken"], refresh.as_str());
+        assert_eq!(row["UseCount"], 1);
+        // Block the app (the Setup action): its sessions end, new tokens are refused.
+        let b = call(
+            &mut s,
+            Request::new(
+                Method::Post,
+                "/services/leakdrill/connected-apps/warehouse-etl/block",
+            )
+            .with_header("Authorization", &format!("Bearer {admin}")),
+        );
+        assert_eq!(b.status, 200);
+        assert_eq!(get(&mut s, &tok, "/services/data/v59.0/limits").status, 401);
+        assert_eq!(grant(&mut s).body_json()["error"], "invalid_client");
+        // Only admins can block.
+        let etl = password_login(
+            &mut s,
+            "kyc.vendor",
+            "kyc-vendor-app",
+            Ipv4Addr::new(203, 0, 113, 5),
+        )
+        .unwrap();
+        let denied = call(
+            &mut s,
+            Request::new(
+                Method::Post,
+                "/services/leakdrill/connected-apps/kyc-vendor-app/block",
+            )
+            .with_header("Authorization", &format!("Bearer {etl}")),
+        );
+        assert_eq!(denied.status, 403);
+        // Unblock, then revoke the grant itself through OauthToken.
+        call(
+            &mut s,
+            Request::new(
+                Method::Post,
+                "/services/leakdrill/connected-apps/warehouse-etl/unblock",
+            )
+            .with_header("Authorization", &format!("Bearer {admin}")),
+        );
+        let tok2 = grant(&mut s).body_json()["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned();
+        let id = row["Id"].as_str().unwrap();
+        let d = call(
+            &mut s,
+            Request::new(
+                Method::Delete,
+                &format!("/services/data/v59.0/sobjects/OauthToken/{id}"),
+            )
+            .with_header("Authorization", &format!("Bearer {admin}")),
+        );
+        assert_eq!(d.status, 204);
+        assert_eq!(
+            get(&mut s, &tok2, "/services/data/v59.0/limits").status,
+            401
+        );
+        assert_eq!(
+            grant(&mut s).body_json()["error_description"],
+            "expired access/refresh token"
+        );
+    }
+}
