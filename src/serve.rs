@@ -82,7 +82,8 @@ pub struct Endpoints {
 
 struct App {
     org: Mutex<OrgState>,
-    telemetry: Mutex<std::io::BufWriter<std::fs::File>>,
+    /// Lines for the telemetry writer thread (bounded: back-pressure, not loss).
+    telemetry: std::sync::mpsc::SyncSender<TelemetryMsg>,
     egress: Mutex<std::io::BufWriter<std::fs::File>>,
     tls: Option<TlsAcceptor>,
 }
@@ -213,7 +214,7 @@ pub async fn start(
     std::fs::write(&serve_json, text).map_err(io_err(&serve_json))?;
     let app = Arc::new(App {
         org: Mutex::new(state),
-        telemetry: Mutex::new(open(&telemetry_path)?),
+        telemetry: spawn_telemetry_writer(open(&telemetry_path)?),
         egress: Mutex::new(open(&egress_path)?),
         tls,
     });
@@ -313,9 +314,50 @@ async fn accept_loop(
             }
         }
     }
-    if let Ok(mut t) = app.telemetry.lock() {
-        let _ = t.flush();
+    // Every event of every answered request is in the file before we return.
+    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
+    if app.telemetry.send(TelemetryMsg::Flush(ack_tx)).is_ok() {
+        let _ = tokio::task::spawn_blocking(move || ack_rx.recv()).await;
     }
+}
+
+/// Messages to the telemetry writer.
+enum TelemetryMsg {
+    Line(String),
+    /// Flush and acknowledge (shutdown).
+    Flush(std::sync::mpsc::Sender<()>),
+}
+
+/// Queued telemetry lines before senders wait for the writer.
+const TELEMETRY_QUEUE: usize = 65_536;
+
+/// Writes telemetry lines on its own thread, batching bursts and flushing
+/// whenever the queue runs dry, so request handling never waits on disk.
+fn spawn_telemetry_writer(
+    mut out: std::io::BufWriter<std::fs::File>,
+) -> std::sync::mpsc::SyncSender<TelemetryMsg> {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<TelemetryMsg>(TELEMETRY_QUEUE);
+    std::thread::spawn(move || {
+        while let Ok(first) = rx.recv() {
+            let mut next = Some(first);
+            while let Some(msg) = next.take() {
+                match msg {
+                    TelemetryMsg::Line(l) => {
+                        let _ = out.write_all(l.as_bytes());
+                        let _ = out.write_all(b"\n");
+                    }
+                    TelemetryMsg::Flush(ack) => {
+                        let _ = out.flush();
+                        let _ = ack.send(());
+                    }
+                }
+                next = rx.try_recv().ok();
+            }
+            let _ = out.flush();
+        }
+        let _ = out.flush();
+    });
+    tx
 }
 
 async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr) {
@@ -542,11 +584,8 @@ async fn api(
         };
         org.handle(now_ms, &request)
     };
-    if let Ok(line) = serde_json::to_string(&event)
-        && let Ok(mut t) = app.telemetry.lock()
-    {
-        let _ = writeln!(t, "{line}");
-        let _ = t.flush();
+    if let Ok(line) = serde_json::to_string(&event) {
+        let _ = app.telemetry.send(TelemetryMsg::Line(line));
     }
     to_http(resp)
 }

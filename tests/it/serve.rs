@@ -286,7 +286,7 @@ fn every_call_under_concurrency_yields_exactly_one_telemetry_event() {
 #[test]
 fn unmodified_simple_salesforce_works_through_the_egress_proxy() {
     let py = venv_python();
-    let s = Server::start("fintech-wealth", 2_500);
+    let mut s = Server::start("fintech-wealth", 2_500);
     let out = Command::new(py)
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/simple_salesforce_check.py"))
         .arg(s.dir.path())
@@ -306,7 +306,9 @@ fn unmodified_simple_salesforce_works_through_the_egress_proxy() {
         text.contains("simple-salesforce: all checks passed"),
         "{text}"
     );
-    // The SOAP login, the OAuth login and the queries all left telemetry.
+    // The SOAP login, the OAuth login and the queries all left telemetry
+    // (stopping flushes the writer).
+    assert!(s.stop().success());
     let telemetry = std::fs::read_to_string(s.dir.path().join("telemetry.ndjson")).unwrap();
     assert!(telemetry.contains("\"LoginType\":\"Partner Product\""));
     assert!(telemetry.contains("\"LoginType\":\"Remote Access 2.0\""));
@@ -321,7 +323,7 @@ fn unmodified_jsforce_works_against_the_https_mock() {
         module.exists(),
         "jsforce is not installed: run tests/clients/setup.sh (the README's test command does this first)"
     );
-    let s = Server::start("fintech-wealth", 2_500);
+    let mut s = Server::start("fintech-wealth", 2_500);
     let out = Command::new("node")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/clients/jsforce_check.js"))
         .arg(s.dir.path())
@@ -335,6 +337,7 @@ fn unmodified_jsforce_works_against_the_https_mock() {
     );
     assert!(out.status.success(), "{text}");
     assert!(text.contains("jsforce: all checks passed"), "{text}");
+    assert!(s.stop().success());
     let telemetry = std::fs::read_to_string(s.dir.path().join("telemetry.ndjson")).unwrap();
     assert!(
         telemetry.contains("\"EventType\":\"BulkResult\""),
