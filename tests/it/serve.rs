@@ -16,6 +16,11 @@ pub struct Server {
 
 impl Server {
     pub fn start(fixture: &str, records: u64) -> Server {
+        Server::start_with(fixture, records, &[])
+    }
+
+    /// Starts with extra `serve` arguments (e.g. `--plain-http`).
+    pub fn start_with(fixture: &str, records: u64, extra: &[&str]) -> Server {
         let dir = tempfile::tempdir().unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_leakdrill"))
             .args([
@@ -29,6 +34,7 @@ impl Server {
                 "--state-dir",
             ])
             .arg(dir.path())
+            .args(extra)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -348,63 +354,29 @@ fn unmodified_jsforce_works_against_the_https_mock() {
 
 #[test]
 fn plain_http_mode_advertises_http_urls_everywhere() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_leakdrill"))
-        .args([
-            "serve",
-            "--fixture",
-            "hr-ccpa",
-            "--records",
-            "5",
-            "--plain-http",
-            "--addr",
-            "127.0.0.1:0",
-            "--state-dir",
-        ])
-        .arg(dir.path())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
+    let s = Server::start_with("hr-ccpa", 5, &["--plain-http"]);
+    let url = s.url().to_owned();
+    assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+    assert!(s.json["ca_cert"].is_null());
+    let u = s.json["users"][0].clone();
+    let body = format!(
+        "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+        u["username"].as_str().unwrap(),
+        u["password"].as_str().unwrap(),
+        u["security_token"].as_str().unwrap()
+    );
+    let r = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
+        .post(format!("{url}/services/Soap/u/59.0"))
+        .header("X-Forwarded-For", "198.51.100.10")
+        .body(body)
+        .send()
         .unwrap();
-    let path = dir.path().join("serve.json");
-    let mut json = Value::Null;
-    for _ in 0..400 {
-        if let Some(v) = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok())
-        {
-            json = v;
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    }
-    let url = json["instance_url"].as_str().unwrap_or("").to_owned();
-    let result = std::panic::catch_unwind(|| {
-        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
-        assert!(json["ca_cert"].is_null());
-        let u = json["users"][0].clone();
-        let body = format!(
-            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
-            u["username"].as_str().unwrap(),
-            u["password"].as_str().unwrap(),
-            u["security_token"].as_str().unwrap()
-        );
-        let r = reqwest::blocking::Client::builder()
-            .no_proxy()
-            .build()
-            .unwrap()
-            .post(format!("{url}/services/Soap/u/59.0"))
-            .header("X-Forwarded-For", "198.51.100.10")
-            .body(body)
-            .send()
-            .unwrap();
-        let text = r.text().unwrap();
-        assert!(
-            text.contains(&format!("<serverUrl>{url}/services/Soap/u/59.0/")),
-            "{text}"
-        );
-    });
-    let _ = child.kill();
-    let _ = child.wait();
-    assert!(result.is_ok());
+    let text = r.text().unwrap();
+    assert!(
+        text.contains(&format!("<serverUrl>{url}/services/Soap/u/59.0/")),
+        "{text}"
+    );
 }
