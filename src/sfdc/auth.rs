@@ -84,8 +84,15 @@ pub struct Grant {
     pub user: usize,
     pub app: usize,
     pub created_ms: i64,
+    /// Last use; expiry ("if not used for N days") counts from here. `None`
+    /// for the standing grants `serve.json` hands out, until first used.
+    pub last_used_ms: Option<i64>,
     pub revoked: bool,
 }
+
+/// When the standing grants in `serve.json` were consented to (2025-01-01):
+/// before any run, so they count as fresh until first used.
+const STANDING_GRANT_MS: i64 = 1_735_689_600_000;
 
 #[derive(Debug, Clone)]
 pub struct Auth {
@@ -157,7 +164,7 @@ impl Auth {
             }
             for u in &a.authorized_users {
                 if let Some(ui) = org.users.iter().position(|x| &x.username == u) {
-                    auth.new_grant(ui, ai, 0);
+                    auth.new_grant(ui, ai, STANDING_GRANT_MS);
                 }
             }
         }
@@ -176,6 +183,7 @@ impl Auth {
             user,
             app,
             created_ms: now_ms,
+            last_used_ms: (now_ms != STANDING_GRANT_MS).then_some(now_ms),
             revoked: false,
         });
         token
@@ -600,9 +608,9 @@ impl OrgState {
                 let expired = match self.org.connected_apps[app].refresh_token_policy {
                     RefreshTokenPolicy::UntilRevoked => false,
                     RefreshTokenPolicy::Immediately => true,
-                    RefreshTokenPolicy::ExpireAfterDays(d) => {
-                        now_ms - grant.created_ms > i64::from(d) * 86_400_000
-                    }
+                    RefreshTokenPolicy::ExpireAfterDays(d) => grant
+                        .last_used_ms
+                        .is_some_and(|t| now_ms - t > i64::from(d) * 86_400_000),
                 };
                 if grant.revoked || expired {
                     self.login_event(ev, kind, Some(grant.user), "Failed: Refresh Token Expired");
@@ -623,6 +631,7 @@ impl OrgState {
                     self.login_event(ev, kind, Some(grant.user), "Failed: Restricted IP");
                     return oauth_error("invalid_grant", "ip restricted");
                 }
+                self.auth.grants[g].last_used_ms = Some(now_ms);
                 let new_refresh = if self.org.connected_apps[app].rotate_refresh_tokens {
                     self.auth.grants[g].revoked = true;
                     Some(self.auth.new_grant(grant.user, app, now_ms))

@@ -24,6 +24,33 @@ pub struct ColPath {
     pub hops: Vec<(usize, usize)>,
     /// As written in the query (for JSON keys).
     pub names: Vec<String>,
+    /// A Classic-encrypted field read without View Encrypted Data: its
+    /// value is returned masked.
+    pub masked: bool,
+}
+
+impl Access<'_> {
+    /// Whether values of `c` are masked for this user.
+    pub fn masks(&self, c: &Column) -> bool {
+        c.ftype == FieldType::EncryptedString && !self.eff.has(SystemPermission::ViewEncryptedData)
+    }
+}
+
+/// Salesforce's default mask for encrypted text: every letter and digit but
+/// the last four replaced by `*`, separators kept (`***-**-7754`).
+pub fn mask(v: &str) -> String {
+    let total = v.chars().filter(char::is_ascii_alphanumeric).count();
+    let mut seen = 0;
+    v.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                seen += 1;
+                if seen + 4 <= total { '*' } else { c }
+            } else {
+                c
+            }
+        })
+        .collect()
 }
 
 /// A query ready to page through.
@@ -216,8 +243,11 @@ fn resolve(
             cur = target;
         }
     }
+    let (lt, lc) = *hops.last().unwrap_or(&(t, 0));
+    let masked = acc.masks(&store.tables[lt].schema.columns[lc]);
     Ok(ColPath {
         hops,
+        masked,
         names: f
             .path
             .iter()
@@ -319,6 +349,7 @@ pub fn execute(
                         select.push(ColPath {
                             hops: vec![(t, ci)],
                             names: vec![c.name.clone()],
+                            masked: acc.masks(c),
                         });
                     }
                 }
@@ -331,11 +362,9 @@ pub fn execute(
     };
     let mut order = Vec::new();
     for o in &q.order_by {
-        order.push((
-            resolve(store, acc, soql_text, t, &o.field)?,
-            o.desc,
-            o.nulls_first.unwrap_or(!o.desc),
-        ));
+        let path = resolve(store, acc, soql_text, t, &o.field)?;
+        not_encrypted(store, soql_text, &o.field, &path, "sorted")?;
+        order.push((path, o.desc, o.nulls_first.unwrap_or(!o.desc)));
     }
     let table = &store.tables[t];
     let mut rows: Vec<usize> = (0..table.rows.len())
@@ -525,6 +554,25 @@ fn literal_for(col: &Column, lit: &Literal, op: CmpOp, now_ms: i64) -> Result<Va
     })
 }
 
+/// Encrypted fields cannot be filtered or sorted (Salesforce's rule).
+fn not_encrypted(
+    store: &Store,
+    soql: &str,
+    f: &soql::FieldRef,
+    path: &ColPath,
+    what: &str,
+) -> Result<(), QueryError> {
+    if column_of(store, path).ftype == FieldType::EncryptedString {
+        return Err(QueryError::at(
+            "INVALID_FIELD",
+            soql,
+            f.pos,
+            &format!("field '{}' can not be {what} in a query call", f.dotted()),
+        ));
+    }
+    Ok(())
+}
+
 fn compile(
     store: &Store,
     acc: &Access<'_>,
@@ -550,6 +598,7 @@ fn compile(
             value_pos,
         } => {
             let path = resolve(store, acc, soql_text, t, field)?;
+            not_encrypted(store, soql_text, field, &path, "filtered")?;
             let col = column_of(store, &path);
             if matches!(value, Literal::Null) && !matches!(op, CmpOp::Eq | CmpOp::Ne) {
                 return Err(QueryError::at(
@@ -574,6 +623,7 @@ fn compile(
             values,
         } => {
             let path = resolve(store, acc, soql_text, t, field)?;
+            not_encrypted(store, soql_text, field, &path, "filtered")?;
             let col = column_of(store, &path).clone();
             let mut vs = Vec::with_capacity(values.len());
             for v in values {
@@ -824,7 +874,12 @@ fn write_object(
             out.push(b',');
             write_json_str(out, name);
             out.push(b':');
-            write_json_value(out, &store.tables[t].schema.columns[c], &row.values[c]);
+            let col = &store.tables[t].schema.columns[c];
+            if p.masked && !row.values[c].is_empty() {
+                write_json_str(out, &mask(&row.values[c]));
+            } else {
+                write_json_value(out, col, &row.values[c]);
+            }
             continue;
         }
         if done_rels.iter().any(|d| d.eq_ignore_ascii_case(name)) {

@@ -374,6 +374,7 @@ impl OrgState {
                 select.push(query::ColPath {
                     hops: vec![(t, ci)],
                     names: vec![c.name.clone()],
+                    masked: acc.masks(c),
                 });
             }
         }

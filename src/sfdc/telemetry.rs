@@ -136,10 +136,13 @@ impl Event {
 /// `n` base62 characters from a hash (for request ids and keys).
 pub fn base62(mut h: u64, n: usize) -> String {
     const A: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    // Ten characters per 64-bit mix of (seed, block), so every block is as
+    // random as the first (re-mixing the exhausted remainder would not be).
+    let seed = h;
     let mut s = String::with_capacity(n);
     for i in 0..n {
-        if i % 10 == 9 {
-            h = mix(h ^ i as u64);
+        if i % 10 == 0 {
+            h = mix(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
         }
         s.push(A[(h % 62) as usize] as char);
         h /= 62;

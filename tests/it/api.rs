@@ -107,12 +107,26 @@ fn field_level_security_separates_over_permissive_and_least_privilege_users() {
     assert_eq!(ok.status, 200);
     let body = ok.body_json();
     assert_eq!(body["totalSize"], 300);
+    // Classic encrypted: masked (last four clear) without View Encrypted Data.
+    let ssn = body["records"][0]["SSN__c"].as_str().unwrap().to_owned();
     assert!(
-        body["records"][0]["SSN__c"]
-            .as_str()
-            .unwrap()
-            .starts_with('9')
+        ssn.starts_with("***-**-")
+            && ssn.len() == 11
+            && ssn[7..].chars().all(|c| c.is_ascii_digit()),
+        "{ssn}"
     );
+    let tin = get(&mut s, &etl, &q("SELECT Tax_Id__c FROM Contact LIMIT 1")).body_json()["records"]
+        [0]["Tax_Id__c"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(tin.starts_with('9'), "unencrypted fields are clear: {tin}");
+    let filt = get(
+        &mut s,
+        &etl,
+        &q("SELECT Id FROM Contact WHERE SSN__c = '900-01-0001'"),
+    );
+    assert_eq!(filt.error_code().as_deref(), Some("INVALID_FIELD"));
     let denied = get(&mut s, &mkt, &q(soql));
     assert_eq!(denied.status, 400);
     assert_eq!(denied.error_code().as_deref(), Some("INVALID_FIELD"));
@@ -908,6 +922,91 @@ mod app_grants {
         );
         assert_eq!(
             grant(&mut s).body_json()["error_description"],
+            "expired access/refresh token"
+        );
+    }
+}
+
+mod standing_grants {
+    use super::*;
+
+    #[test]
+    fn every_refresh_token_in_serve_json_works_at_startup_and_expires_after_disuse() {
+        let mut s = fintech(3);
+        for a in 0..s.org.connected_apps.len() {
+            let (cid, secret) = (
+                s.auth.apps[a].client_id.clone(),
+                s.auth.apps[a].client_secret.clone(),
+            );
+            let tokens: Vec<String> = s
+                .auth
+                .refresh_tokens(a)
+                .iter()
+                .map(|(_, t)| t.to_string())
+                .collect();
+            for t in tokens {
+                let body = form(&[
+                    ("grant_type", "refresh_token"),
+                    ("client_id", &cid),
+                    ("client_secret", &secret),
+                    ("refresh_token", &t),
+                ]);
+                // From the user's own network (apps that enforce IP restrictions).
+                let u = s
+                    .auth
+                    .grants
+                    .iter()
+                    .find(|g| g.refresh_token == t)
+                    .unwrap()
+                    .user;
+                let ip = s.org.users[u]
+                    .network
+                    .as_deref()
+                    .and_then(|n| s.org.network(n))
+                    .map(|n| n.cidr.nth(5))
+                    .unwrap_or(ETL_NET);
+                let r = call(
+                    &mut s,
+                    Request::new(Method::Post, "/services/oauth2/token")
+                        .with_body(body)
+                        .from_ip(ip),
+                );
+                if s.org.users[u].active {
+                    assert_eq!(
+                        r.status,
+                        200,
+                        "{}: {}",
+                        s.org.connected_apps[a].name,
+                        String::from_utf8_lossy(&r.body)
+                    );
+                } else {
+                    assert_eq!(r.body_json()["error_description"], "inactive user");
+                }
+            }
+        }
+        // kyc-vendor-app expires refresh tokens unused for 90 days.
+        let a = app_idx(&s, "kyc-vendor-app");
+        let t = s.auth.refresh_tokens(a)[0].1.to_owned();
+        let (cid, secret) = (
+            s.auth.apps[a].client_id.clone(),
+            s.auth.apps[a].client_secret.clone(),
+        );
+        let body = form(&[
+            ("grant_type", "refresh_token"),
+            ("client_id", &cid),
+            ("client_secret", &secret),
+            ("refresh_token", &t),
+        ]);
+        let late = s
+            .handle(
+                NOW + 91 * 86_400_000,
+                &Request::new(Method::Post, "/services/oauth2/token")
+                    .with_body(body)
+                    .from_ip(Ipv4Addr::new(203, 0, 113, 5)),
+            )
+            .0;
+        assert_eq!(
+            late.body_json()["error_description"],
             "expired access/refresh token"
         );
     }
