@@ -104,7 +104,13 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
     }
 }
 
-fn make_tls(org: &Org, dir: &Path) -> Result<(TlsAcceptor, PathBuf), ServeError> {
+/// How long a client may take to send its first byte, finish the TLS
+/// handshake, or send a request's headers.
+const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+/// How long a request body may take to arrive.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
+
+fn make_tls(org: &Org, dir: &Path, bind: IpAddr) -> Result<(TlsAcceptor, PathBuf), ServeError> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
         KeyUsagePurpose, SanType,
@@ -134,6 +140,10 @@ fn make_tls(org: &Org, dir: &Path) -> Result<(TlsAcceptor, PathBuf), ServeError>
     params
         .subject_alt_names
         .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+    if !bind.is_loopback() && !bind.is_unspecified() {
+        // So `instance_url` works when listening on a non-loopback address.
+        params.subject_alt_names.push(SanType::IpAddress(bind));
+    }
     params
         .distinguished_name
         .push(DnType::CommonName, "leakdrill mock Salesforce");
@@ -185,7 +195,7 @@ pub async fn start(
     let (tls, ca_path) = if cfg.plain_http {
         (None, None)
     } else {
-        let (t, p) = make_tls(&org, &cfg.state_dir)?;
+        let (t, p) = make_tls(&org, &cfg.state_dir, addr.ip())?;
         (Some(t), Some(p))
     };
     let scheme = if cfg.plain_http { "http" } else { "https" };
@@ -363,10 +373,16 @@ fn spawn_telemetry_writer(
 async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let mut first = [0u8; 1];
-    let is_tls = matches!(stream.peek(&mut first).await, Ok(1) if first[0] == 0x16);
+    // Every wait on the client is bounded: a silent or slow socket is closed.
+    let peeked = tokio::time::timeout(CLIENT_TIMEOUT, stream.peek(&mut first)).await;
+    let is_tls = matches!(peeked, Ok(Ok(1)) if first[0] == 0x16);
+    if !matches!(peeked, Ok(Ok(1))) {
+        return;
+    }
     match (&app.tls, is_tls) {
         (Some(acceptor), true) => {
-            let Ok(tls) = acceptor.accept(stream).await else {
+            let Ok(Ok(tls)) = tokio::time::timeout(CLIENT_TIMEOUT, acceptor.accept(stream)).await
+            else {
                 return;
             };
             serve_http(
@@ -436,7 +452,12 @@ where
                 .unwrap_or_else(|e| match e {}))
         }
     });
-    let _ = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new())
+    let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(CLIENT_TIMEOUT);
+    let _ = builder
         .http1_only()
         .serve_connection_with_upgrades(io, svc)
         .await;
@@ -517,13 +538,25 @@ async fn api(
         );
     }
     let (parts, body) = req.into_parts();
-    let bytes = match Limited::new(body, MAX_BODY_BYTES).collect().await {
-        Ok(b) => b.to_bytes(),
-        Err(_) => {
+    let bytes = match tokio::time::timeout(
+        BODY_TIMEOUT,
+        Limited::new(body, MAX_BODY_BYTES).collect(),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b.to_bytes(),
+        Ok(Err(_)) => {
             return to_http(sfdc::Response::error(
                 413,
                 "REQUEST_LIMIT_EXCEEDED",
                 "Request body exceeds the 50 MB limit",
+            ));
+        }
+        Err(_) => {
+            return to_http(sfdc::Response::error(
+                408,
+                "REQUEST_TIMEOUT",
+                "The request body was not received in time",
             ));
         }
     };

@@ -298,11 +298,11 @@ impl OrgState {
         let Ok(offset) = offset.parse::<usize>() else {
             return invalid();
         };
-        let Some(mut c) = self.cursors.remove(id) else {
+        // Locators stay readable (a client may retry a page) until evicted.
+        let Some(mut c) = self.cursors.get(id).cloned() else {
             return invalid();
         };
         if c.user != user || offset > c.rows.len() {
-            self.cursors.insert(id.to_owned(), c);
             return invalid();
         }
         c.next = offset;
