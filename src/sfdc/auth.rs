@@ -906,7 +906,6 @@ impl OrgState {
     /// `POST /services/oauth2/revoke` (also GET with `?token=`).
     pub fn revoke(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
         let _ = now_ms;
-        ev.kind = EventKind::Logout;
         let token = req
             .form("token")
             .or_else(|| req.param("token"))
@@ -915,12 +914,14 @@ impl OrgState {
             let user = self.auth.grants[g].user;
             ev.user_id = Some(self.user_id(user).to_owned());
             ev.username = Some(self.org.users[user].username.clone());
+            ev.kind = EventKind::Logout;
             ev.detail = Some("refresh token revoked with all its access tokens".into());
             self.auth.revoke_grant(g);
             return Response::empty(200);
         }
         if let Some(si) = self.auth.session_by_token(&token) {
             self.fill_identity(ev, si);
+            ev.kind = EventKind::Logout;
             ev.detail = Some("access token revoked".into());
             self.auth.sessions[si].ended = true;
             return Response::empty(200);

@@ -60,6 +60,7 @@ pub fn schemas() -> Vec<TableSchema> {
                 ("UserType", Picklist),
                 ("RequestIdentifier", String),
                 ("HttpMethod", String),
+                ("CountryIso", String),
             ]),
         ),
         TableSchema::standard(
@@ -536,7 +537,7 @@ impl OrgState {
                     r.extend([
                         e.login_type.unwrap_or("").to_owned(),
                         opt(&e.status),
-                        e.uri.clone(),
+                        e.login_url.clone(),
                         e.connected_app_name.clone().unwrap_or_else(|| "N/A".into()),
                         e.api_type.to_owned(),
                         opt(&e.api_version),
@@ -545,6 +546,7 @@ impl OrgState {
                         "Standard".into(),
                         e.request_identifier.clone(),
                         e.http_method.clone(),
+                        opt(&e.country_iso),
                     ]);
                     rows.push(r);
                 }
@@ -636,7 +638,7 @@ impl OrgState {
                         opt(&e.user_id),
                         sf_datetime(e.t_ms),
                         e.login_type.unwrap_or("").to_owned(),
-                        e.uri.clone(),
+                        e.login_url.clone(),
                         e.source_ip.clone(),
                         opt(&e.status),
                         e.connected_app_name.clone().unwrap_or_else(|| "N/A".into()),
@@ -645,7 +647,7 @@ impl OrgState {
                         e.api_type.to_owned(),
                         opt(&e.api_version),
                         "TLS 1.3".into(),
-                        String::new(),
+                        opt(&e.country_iso),
                     ]);
                 }
             }

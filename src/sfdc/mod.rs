@@ -305,6 +305,12 @@ impl OrgState {
             self.route(now_ms, req, &mut ev)
         };
         ev.status_code = resp.status;
+        ev.country_iso = self
+            .org
+            .networks
+            .iter()
+            .find(|n| n.cidr.contains(req.source_ip))
+            .map(|n| n.country.clone());
         if resp.status >= 400 && ev.error_code.is_none() {
             ev.error_code = resp.error_code();
         }

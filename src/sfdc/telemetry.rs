@@ -46,6 +46,10 @@ pub struct Event {
     pub user_id: Option<String>,
     pub username: Option<String>,
     pub source_ip: String,
+    /// Country of the source network, from the fixture's networks.
+    pub country_iso: Option<String>,
+    /// Host the client addressed (`login.salesforce.com`, `127.0.0.1:8443`).
+    pub login_url: String,
     pub session_key: Option<String>,
     pub login_key: Option<String>,
     pub connected_app_id: Option<String>,
@@ -106,6 +110,13 @@ impl Event {
             user_id: None,
             username: None,
             source_ip: req.source_ip.to_string(),
+            country_iso: None,
+            login_url: req
+                .base_url
+                .split("://")
+                .nth(1)
+                .unwrap_or(&req.base_url)
+                .to_owned(),
             session_key: None,
             login_key: None,
             connected_app_id: None,
