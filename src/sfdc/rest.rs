@@ -452,18 +452,9 @@ impl OrgState {
                 not_writable.push(c.name.clone());
                 continue;
             }
-            let s = match v {
-                Value::Null => String::new(),
-                Value::String(s) => s.clone(),
-                Value::Bool(b) => b.to_string(),
-                Value::Number(n) => n.to_string(),
-                _ => {
-                    return Err(Response::error(
-                        400,
-                        "JSON_PARSER_ERROR",
-                        &format!("Cannot deserialize value of field {k}"),
-                    ));
-                }
+            let s = match check_value(c, v) {
+                Ok(s) => s,
+                Err(r) => return Err(r),
             };
             out.push((ci, s));
         }
@@ -1001,4 +992,103 @@ impl OrgState {
         ev.rows_processed = ev.records.len() as u64;
         Response::json(200, &Value::Array(out))
     }
+}
+
+/// Converts a JSON field value to its stored form, with Salesforce's type,
+/// format, length and required-field checks.
+fn check_value(c: &super::schema::Column, v: &Value) -> Result<String, Response> {
+    use crate::model::FieldType as T;
+    let kind = |v: &Value| match v {
+        Value::String(_) => "VALUE_STRING",
+        Value::Number(_) => "VALUE_NUMBER",
+        Value::Bool(_) => "VALUE_TRUE",
+        Value::Array(_) => "START_ARRAY",
+        Value::Object(_) => "START_OBJECT",
+        Value::Null => "VALUE_NULL",
+    };
+    let bad = |ty: &str| {
+        Response::error(
+            400,
+            "JSON_PARSER_ERROR",
+            &format!(
+                "Cannot deserialize instance of {ty} from {} value {v} or request may be missing a required field",
+                kind(v)
+            ),
+        )
+    };
+    if v.is_null() {
+        if c.required {
+            return Err(Response::error_fields(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                &format!("Required fields are missing: [{}]", c.name),
+                &[c.name.as_str()],
+            ));
+        }
+        return Ok(String::new());
+    }
+    let text = match v {
+        Value::String(s) => s.clone(),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        _ => return Err(bad("string")),
+    };
+    match c.ftype {
+        T::Boolean if !v.is_boolean() => return Err(bad("boolean")),
+        T::Int if text.parse::<i64>().is_err() => return Err(bad("int")),
+        T::Currency | T::Double if !text.parse::<f64>().is_ok_and(f64::is_finite) => {
+            return Err(bad("double"));
+        }
+        T::Date if !(text.len() == 10 && super::soql::valid_datetime(&text)) => {
+            return Err(bad("date"));
+        }
+        T::Datetime if !super::soql::valid_datetime(&text) => return Err(bad("datetime")),
+        T::Email
+            if !text
+                .split_once('@')
+                .is_some_and(|(l, d)| !l.is_empty() && d.contains('.')) =>
+        {
+            return Err(Response::error_fields(
+                400,
+                "INVALID_EMAIL_ADDRESS",
+                &format!("{}: invalid email address: {text}", c.label),
+                &[c.name.as_str()],
+            ));
+        }
+        T::Reference | T::Id if !text.is_empty() && !crate::sfid::is_valid(&text) => {
+            return Err(Response::error_fields(
+                400,
+                "MALFORMED_ID",
+                &format!("{}: id value of incorrect type: {text}", c.label),
+                &[c.name.as_str()],
+            ));
+        }
+        _ => {}
+    }
+    let max = match c.ftype {
+        T::Textarea => 32_768,
+        T::Id | T::Reference => 18,
+        _ => 255,
+    };
+    if text.chars().count() > max {
+        return Err(Response::error_fields(
+            400,
+            "STRING_TOO_LONG",
+            &format!(
+                "{}: data value too large: {}… (max length={max})",
+                c.label,
+                text.chars().take(20).collect::<String>()
+            ),
+            &[c.name.as_str()],
+        ));
+    }
+    if c.required && text.is_empty() {
+        return Err(Response::error_fields(
+            400,
+            "REQUIRED_FIELD_MISSING",
+            &format!("Required fields are missing: [{}]", c.name),
+            &[c.name.as_str()],
+        ));
+    }
+    Ok(text)
 }

@@ -1014,3 +1014,61 @@ mod standing_grants {
         );
     }
 }
+
+mod write_validation {
+    use super::*;
+
+    #[test]
+    fn writes_are_checked_like_salesforce_checks_them() {
+        let mut s = fintech(3);
+        let cb = password_login(
+            &mut s,
+            "corebanking.sync",
+            "core-banking-connector",
+            Ipv4Addr::new(198, 51, 100, 130),
+        )
+        .unwrap();
+        let post = |s: &mut OrgState, body: serde_json::Value| {
+            call(
+                s,
+                Request::new(
+                    Method::Post,
+                    "/services/data/v59.0/sobjects/FinancialAccount__c",
+                )
+                .with_header("Authorization", &format!("Bearer {cb}"))
+                .with_body(body.to_string()),
+            )
+        };
+        for (body, code) in [
+            (
+                serde_json::json!({"Balance__c": "notanumber"}),
+                "JSON_PARSER_ERROR",
+            ),
+            (
+                serde_json::json!({"Opened_Date__c": "yesterday"}),
+                "JSON_PARSER_ERROR",
+            ),
+            (
+                serde_json::json!({"Account_Number__c": "x".repeat(300)}),
+                "STRING_TOO_LONG",
+            ),
+            (
+                serde_json::json!({"Contact__c": "not-an-id"}),
+                "INVALID_FIELD_FOR_INSERT_UPDATE",
+            ),
+        ] {
+            let r = post(&mut s, body.clone());
+            assert_eq!(
+                r.error_code().as_deref(),
+                Some(code),
+                "{body}: {}",
+                String::from_utf8_lossy(&r.body)
+            );
+        }
+        let ok = post(
+            &mut s,
+            serde_json::json!({"Balance__c": 12.5, "Opened_Date__c": "2025-06-01", "Account_Type__c": "Trust"}),
+        );
+        assert_eq!(ok.status, 201, "{}", String::from_utf8_lossy(&ok.body));
+    }
+}
