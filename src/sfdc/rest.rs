@@ -452,10 +452,7 @@ impl OrgState {
                 not_writable.push(c.name.clone());
                 continue;
             }
-            let s = match check_value(c, v) {
-                Ok(s) => s,
-                Err(r) => return Err(r),
-            };
+            let s = check_value(c, v)?;
             out.push((ci, s));
         }
         if !not_writable.is_empty() {
