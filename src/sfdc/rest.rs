@@ -707,6 +707,34 @@ fn collection_result(r: &Response, id: Option<&str>) -> Value {
     json!({"id": id, "success": false, "errors": errs})
 }
 
+impl OrgState {
+    /// allOrNone: when anything failed, restore the snapshot and mark the
+    /// records that had succeeded as rolled back.
+    fn roll_back_if(
+        &mut self,
+        snapshot: Option<super::store::Store>,
+        failed: bool,
+        results: Vec<Value>,
+    ) -> Vec<Value> {
+        match (snapshot, failed) {
+            (Some(store), true) => {
+                self.store = store;
+                results
+                    .into_iter()
+                    .map(|r| {
+                        if r["success"] == true {
+                            rolled_back(r["id"].as_str())
+                        } else {
+                            r
+                        }
+                    })
+                    .collect()
+            }
+            _ => results,
+        }
+    }
+}
+
 fn rolled_back(id: Option<&str>) -> Value {
     json!({"id": id, "success": false, "errors": [{"statusCode": "ALL_OR_NONE_OPERATION_ROLLED_BACK", "message": "Record rolled back because not all records were valid and the request was using AllOrNone header", "fields": []}]})
 }
@@ -853,19 +881,7 @@ impl OrgState {
             failed |= r.status >= 300;
             results.push(collection_result(&r, Some(&id)));
         }
-        if let (Some(store), true) = (snapshot, failed) {
-            self.store = store;
-            results = results
-                .into_iter()
-                .map(|r| {
-                    if r["success"] == true {
-                        rolled_back(r["id"].as_str())
-                    } else {
-                        r
-                    }
-                })
-                .collect();
-        }
+        let results = self.roll_back_if(snapshot, failed, results);
         ev.rows_processed = results.iter().filter(|r| r["success"] == true).count() as u64;
         Response::json(200, &Value::Array(results))
     }
@@ -914,19 +930,7 @@ impl OrgState {
             failed |= r.status >= 300;
             results.push(collection_result(&r, Some(id)));
         }
-        if let (Some(store), true) = (snapshot, failed) {
-            self.store = store;
-            results = results
-                .into_iter()
-                .map(|r| {
-                    if r["success"] == true {
-                        rolled_back(r["id"].as_str())
-                    } else {
-                        r
-                    }
-                })
-                .collect();
-        }
+        let results = self.roll_back_if(snapshot, failed, results);
         Response::json(200, &Value::Array(results))
     }
 
