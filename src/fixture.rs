@@ -235,6 +235,8 @@ struct RawObject {
     label: Option<String>,
     key_prefix: Spanned<String>,
     volume: Spanned<RawVolume>,
+    #[serde(default)]
+    sharing: Sharing,
     fields: Vec<Checked<RawField>>,
 }
 
@@ -967,6 +969,7 @@ impl Validator<'_> {
                     .unwrap_or_else(|| o.name.value.trim_end_matches("__c").replace('_', " ")),
                 key_prefix: kp.clone(),
                 volume,
+                sharing: o.sharing,
                 fields,
                 loc: o.name.loc,
             });

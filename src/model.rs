@@ -443,6 +443,19 @@ impl Field {
     }
 }
 
+/// Organization-wide default sharing of an object's records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Sharing {
+    /// Only the owner (and users with View/Modify All) see a record.
+    Private,
+    /// Everyone with object Read sees every record; only owners edit.
+    PublicRead,
+    /// Everyone with object access reads and edits every record.
+    #[default]
+    PublicReadWrite,
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Object {
     pub name: String,
@@ -450,6 +463,8 @@ pub struct Object {
     /// Three-character Salesforce key prefix (`003` for Contact).
     pub key_prefix: String,
     pub volume: Volume,
+    /// Organization-wide default for its records.
+    pub sharing: Sharing,
     /// Data fields, after the system fields `Id`, `Watermark__c`, `Jurisdiction__c`.
     pub fields: Vec<Field>,
     pub loc: Loc,

@@ -15,7 +15,7 @@ use super::schema::{Column, TableKind};
 use super::soql::{self, CmpOp, Cond, FieldsMacro, Literal, RelDate, SelectItem, caret_message};
 use super::store::Store;
 use super::{parse_datetime_ms, sf_datetime};
-use crate::model::{Effective, FieldType, Org, SystemPermission};
+use crate::model::{Effective, FieldType, Org, Sharing, SystemPermission};
 
 /// A resolved column: a path of (table, column) hops; all but the last are
 /// lookups followed to their parent table.
@@ -310,6 +310,31 @@ fn column_of<'s>(store: &'s Store, path: &ColPath) -> &'s Column {
     &store.tables[t].schema.columns[c]
 }
 
+/// Record-level sharing: whether `user_id` may see (or, with `write`,
+/// change) row `r` of table `t`, given the object's organization-wide
+/// default, ownership, and View All / Modify All (object or View/Modify All
+/// Data).
+pub fn row_visible(
+    store: &Store,
+    acc: &Access<'_>,
+    t: usize,
+    r: usize,
+    user_id: &str,
+    write: bool,
+) -> bool {
+    let TableKind::Data(oi) = store.tables[t].schema.kind else {
+        return true;
+    };
+    let o = &acc.org.objects[oi];
+    let p = acc.eff.object(&o.name);
+    let owns = store.tables[t].rows[r].values[2] == user_id;
+    match o.sharing {
+        Sharing::PublicReadWrite => true,
+        Sharing::PublicRead => !write || owns || p.modify_all,
+        Sharing::Private => owns || if write { p.modify_all } else { p.view_all },
+    }
+}
+
 /// Runs a parsed query for a user. `now_ms` anchors relative date literals.
 pub fn execute(
     store: &Store,
@@ -318,6 +343,7 @@ pub fn execute(
     q: &soql::Query,
     now_ms: i64,
     include_deleted: bool,
+    user_id: &str,
 ) -> Result<Executed, QueryError> {
     let Some(t) = store
         .table(&q.object)
@@ -369,6 +395,7 @@ pub fn execute(
     let table = &store.tables[t];
     let mut rows: Vec<usize> = (0..table.rows.len())
         .filter(|r| include_deleted || q.all_rows || !table.rows[*r].deleted)
+        .filter(|r| row_visible(store, acc, t, *r, user_id, false))
         .filter(|r| filter.as_ref().is_none_or(|f| eval(store, f, *r)))
         .collect();
     if !order.is_empty() {

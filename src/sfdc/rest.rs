@@ -348,15 +348,16 @@ impl OrgState {
                 &format!("Provided external ID field does not exist or is not accessible: {id}"),
             );
         }
-        let Some(r) = self.store.tables[t]
-            .find(id)
-            .filter(|r| !self.store.tables[t].rows[*r].deleted)
-        else {
-            return not_found();
-        };
         let acc = Access {
             org: &self.org,
             eff: &eff,
+        };
+        let uid = self.store.user_ids[user].as_str();
+        let Some(r) = self.store.tables[t].find(id).filter(|r| {
+            !self.store.tables[t].rows[*r].deleted
+                && query::row_visible(&self.store, &acc, t, *r, uid, false)
+        }) else {
+            return not_found();
         };
         let schema = &self.store.tables[t].schema;
         let wanted: Option<Vec<String>> = req.param("fields").map(|f| {
@@ -563,7 +564,7 @@ impl OrgState {
                 return r;
             }
         }
-        let r = match self.writable_row(t, &eff, id, |p| p.1) {
+        let r = match self.writable_row(user, t, &eff, id, |p| p.1) {
             Ok(r) => r,
             Err(resp) => return resp,
         };
@@ -599,7 +600,7 @@ impl OrgState {
         {
             return r;
         }
-        let r = match self.writable_row(t, &eff, id, |p| p.2) {
+        let r = match self.writable_row(user, t, &eff, id, |p| p.2) {
             Ok(r) => r,
             Err(resp) => return resp,
         };
@@ -616,20 +617,27 @@ impl OrgState {
     /// (`which` picks edit or delete from (create, edit, delete)) allows it.
     fn writable_row(
         &self,
+        user: usize,
         t: usize,
         eff: &crate::model::Effective,
         id: &str,
         which: impl Fn((bool, bool, bool)) -> bool,
     ) -> Result<usize, Response> {
         let table = &self.store.tables[t];
-        let Some(r) = table.find(id).filter(|r| !table.rows[*r].deleted) else {
-            return Err(not_found());
-        };
         let acc = Access {
             org: &self.org,
             eff,
         };
-        if !which(acc.object_perms(&self.store, t)) {
+        let uid = self.store.user_ids[user].as_str();
+        // Records the user cannot see do not exist for them.
+        let Some(r) = table.find(id).filter(|r| {
+            !table.rows[*r].deleted && query::row_visible(&self.store, &acc, t, *r, uid, false)
+        }) else {
+            return Err(not_found());
+        };
+        if !which(acc.object_perms(&self.store, t))
+            || !query::row_visible(&self.store, &acc, t, r, uid, true)
+        {
             return Err(Response::error(
                 400,
                 "INSUFFICIENT_ACCESS_OR_READONLY",
@@ -669,14 +677,23 @@ impl OrgState {
             org: &self.org,
             eff: &eff,
         };
-        let ex = query::execute(&self.store, &acc, text, &parsed, now_ms, include_deleted)
-            .map_err(
-                |QueryError {
-                     status,
-                     code,
-                     message,
-                 }| Response::error(status, code, &message),
-            )?;
+        let uid = self.store.user_ids[user].clone();
+        let ex = query::execute(
+            &self.store,
+            &acc,
+            text,
+            &parsed,
+            now_ms,
+            include_deleted,
+            &uid,
+        )
+        .map_err(
+            |QueryError {
+                 status,
+                 code,
+                 message,
+             }| Response::error(status, code, &message),
+        )?;
         ev.queried_entities = Some(ex.entity.clone());
         Ok((parsed, ex))
     }

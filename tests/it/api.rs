@@ -1072,3 +1072,94 @@ mod write_validation {
         assert_eq!(ok.status, 201, "{}", String::from_utf8_lossy(&ok.body));
     }
 }
+
+mod sharing {
+    use super::*;
+
+    fn soap_from(s: &mut OrgState, user: &str, ip: Ipv4Addr) -> String {
+        let u = user_idx(s, user);
+        let body = format!(
+            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+        );
+        let r = call(
+            s,
+            Request::new(Method::Post, "/services/Soap/u/59.0")
+                .with_body(body)
+                .from_ip(ip),
+        );
+        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId")
+            .expect("login")
+    }
+
+    fn count(s: &mut OrgState, tok: &str) -> u64 {
+        get(s, tok, &q("SELECT COUNT() FROM KYC_Document__c")).body_json()["totalSize"]
+            .as_u64()
+            .unwrap()
+    }
+
+    #[test]
+    fn view_all_data_sees_private_records_that_owners_only_see_their_own_of() {
+        let mut s = fintech(200);
+        let total = 160; // 0.8 documents per client
+        let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+        assert_eq!(count(&mut s, &etl), total, "View All Data bypasses sharing");
+        let priya = soap_from(&mut s, "priya.raman", Ipv4Addr::new(198, 51, 100, 20));
+        assert_eq!(
+            count(&mut s, &priya),
+            total,
+            "object View All bypasses sharing"
+        );
+        let marcus = soap_from(&mut s, "marcus.bell", Ipv4Addr::new(198, 51, 100, 70));
+        let mine = s.store.user_ids[user_idx(&s, "marcus.bell")].clone();
+        let t = s.store.table("KYC_Document__c").unwrap();
+        let owned = s.store.tables[t]
+            .rows
+            .iter()
+            .filter(|r| r.values[2] == mine)
+            .count() as u64;
+        assert!(owned > 0 && owned < total, "{owned}");
+        assert_eq!(
+            count(&mut s, &marcus),
+            owned,
+            "a private object shows its owner only their records"
+        );
+        // Someone else's document does not exist for him.
+        let other = s.store.tables[t]
+            .rows
+            .iter()
+            .find(|r| r.values[2] != mine)
+            .unwrap()
+            .values[0]
+            .clone();
+        assert_eq!(
+            get(
+                &mut s,
+                &marcus,
+                &format!("/services/data/v59.0/sobjects/KYC_Document__c/{other}")
+            )
+            .status,
+            404
+        );
+        // The KYC vendor sees exactly what it creates.
+        let kyc = password_login(
+            &mut s,
+            "kyc.vendor",
+            "kyc-vendor-app",
+            Ipv4Addr::new(203, 0, 113, 5),
+        )
+        .unwrap();
+        assert_eq!(count(&mut s, &kyc), 0);
+        let r = call(
+            &mut s,
+            Request::new(
+                Method::Post,
+                "/services/data/v59.0/sobjects/KYC_Document__c",
+            )
+            .with_header("Authorization", &format!("Bearer {kyc}"))
+            .with_body(serde_json::json!({"Document_Type__c": "Passport"}).to_string()),
+        );
+        assert_eq!(r.status, 201, "{}", String::from_utf8_lossy(&r.body));
+        assert_eq!(count(&mut s, &kyc), 1);
+    }
+}
