@@ -71,6 +71,27 @@ pub fn password_login(
     }
 }
 
+/// SOAP partner login with password + security token from `ip` at `at`;
+/// returns the session id.
+pub fn soap_login_at(s: &mut OrgState, user: &str, ip: Ipv4Addr, at: i64) -> String {
+    let u = user_idx(s, user);
+    let body = format!(
+        "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
+        s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
+    );
+    let (r, _) = s.handle(
+        at,
+        &Request::new(Method::Post, "/services/Soap/u/59.0")
+            .with_body(body)
+            .from_ip(ip),
+    );
+    assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+    leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId")
+        .expect("sessionId")
+}
+
+const SIEM_NET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
+
 pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     form_urlencoded::Serializer::new(String::new())
         .extend_pairs(pairs)
@@ -422,22 +443,6 @@ mod containment {
 
     const CORP: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 10);
 
-    fn soap_login(s: &mut OrgState, user: &str, ip: Ipv4Addr) -> String {
-        let u = user_idx(s, user);
-        let body = format!(
-            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
-            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
-        );
-        let r = call(
-            s,
-            Request::new(Method::Post, "/services/Soap/u/59.0")
-                .with_body(body)
-                .from_ip(ip),
-        );
-        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
-        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId").unwrap()
-    }
-
     fn send(
         s: &mut OrgState,
         tok: &str,
@@ -465,7 +470,7 @@ mod containment {
     #[test]
     fn freeze_deactivate_end_session_and_permission_sets_act_on_the_next_call() {
         let mut s = fintech(20);
-        let admin = soap_login(&mut s, "dana.whitfield", CORP);
+        let admin = soap_login_at(&mut s, "dana.whitfield", CORP, NOW);
         let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
         let etl_id = s.store.user_ids[user_idx(&s, "etl.integration")].clone();
 
@@ -617,22 +622,6 @@ mod siem {
 
     const HOUR: i64 = 3_600_000;
 
-    fn soap(s: &mut OrgState, user: &str, at: i64) -> String {
-        let u = user_idx(s, user);
-        let body = format!(
-            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
-            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
-        );
-        let (r, _) = s.handle(
-            at,
-            &Request::new(Method::Post, "/services/Soap/u/59.0")
-                .with_body(body)
-                .from_ip(Ipv4Addr::new(198, 51, 100, 20)),
-        );
-        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId")
-            .expect("soap login")
-    }
-
     fn get_at(s: &mut OrgState, at: i64, tok: &str, path: &str) -> Response {
         s.handle(
             at,
@@ -655,7 +644,7 @@ mod siem {
             "marketing-cloud-connect",
             Ipv4Addr::new(192, 0, 2, 130),
         );
-        let siem = soap(&mut s, "siem.connector", NOW + HOUR);
+        let siem = soap_login_at(&mut s, "siem.connector", SIEM_NET, NOW + HOUR);
 
         // Real-Time Event Monitoring storage objects, polled the way Elastic does.
         let logins = get_at(
@@ -731,7 +720,7 @@ mod siem {
                 .as_deref(),
             Some("INVALID_SESSION_ID")
         );
-        let siem = soap(&mut s, "siem.connector", NOW + 8 * HOUR);
+        let siem = soap_login_at(&mut s, "siem.connector", SIEM_NET, NOW + 8 * HOUR);
         let later = get_at(&mut s, NOW + 8 * HOUR, &siem, &soql).body_json();
         assert_eq!(later["totalSize"], 1, "{later}");
         let file = later["records"][0]["LogFile"].as_str().unwrap().to_owned();
@@ -821,20 +810,12 @@ mod app_grants {
     #[test]
     fn revoking_an_oauth_token_and_blocking_an_app_cut_off_the_integration() {
         let mut s = fintech(5);
-        let admin = {
-            let u = user_idx(&s, "dana.whitfield");
-            let body = format!(
-                "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
-                s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
-            );
-            let r = call(
-                &mut s,
-                Request::new(Method::Post, "/services/Soap/u/59.0")
-                    .with_body(body)
-                    .from_ip(Ipv4Addr::new(198, 51, 100, 10)),
-            );
-            leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId").unwrap()
-        };
+        let admin = soap_login_at(
+            &mut s,
+            "dana.whitfield",
+            Ipv4Addr::new(198, 51, 100, 10),
+            NOW,
+        );
         let a = app_idx(&s, "warehouse-etl");
         let refresh = s.auth.refresh_tokens(a)[0].1.to_owned();
         let (cid, secret) = (
@@ -1076,22 +1057,6 @@ mod write_validation {
 mod sharing {
     use super::*;
 
-    fn soap_from(s: &mut OrgState, user: &str, ip: Ipv4Addr) -> String {
-        let u = user_idx(s, user);
-        let body = format!(
-            "<se:Envelope xmlns:se=\"http://schemas.xmlsoap.org/soap/envelope/\"><se:Body><login xmlns=\"urn:partner.soap.sforce.com\"><username>{}</username><password>{}{}</password></login></se:Body></se:Envelope>",
-            s.org.users[u].username, s.auth.users[u].password, s.auth.users[u].security_token
-        );
-        let r = call(
-            s,
-            Request::new(Method::Post, "/services/Soap/u/59.0")
-                .with_body(body)
-                .from_ip(ip),
-        );
-        leakdrill::sfdc::auth::xml_text(&String::from_utf8_lossy(&r.body), "sessionId")
-            .expect("login")
-    }
-
     fn count(s: &mut OrgState, tok: &str) -> u64 {
         get(s, tok, &q("SELECT COUNT() FROM KYC_Document__c")).body_json()["totalSize"]
             .as_u64()
@@ -1104,13 +1069,13 @@ mod sharing {
         let total = 160; // 0.8 documents per client
         let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
         assert_eq!(count(&mut s, &etl), total, "View All Data bypasses sharing");
-        let priya = soap_from(&mut s, "priya.raman", Ipv4Addr::new(198, 51, 100, 20));
+        let priya = soap_login_at(&mut s, "priya.raman", Ipv4Addr::new(198, 51, 100, 20), NOW);
         assert_eq!(
             count(&mut s, &priya),
             total,
             "object View All bypasses sharing"
         );
-        let marcus = soap_from(&mut s, "marcus.bell", Ipv4Addr::new(198, 51, 100, 70));
+        let marcus = soap_login_at(&mut s, "marcus.bell", Ipv4Addr::new(198, 51, 100, 70), NOW);
         let mine = s.store.user_ids[user_idx(&s, "marcus.bell")].clone();
         let t = s.store.table("KYC_Document__c").unwrap();
         let owned = s.store.tables[t]
