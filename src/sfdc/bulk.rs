@@ -138,15 +138,9 @@ impl OrgState {
         ev: &mut Event,
     ) -> Response {
         ev.kind = EventKind::Query;
-        let body: Value = match serde_json::from_slice(&req.body) {
+        let body = match req.json_body() {
             Ok(b) => b,
-            Err(e) => {
-                return Response::error(
-                    400,
-                    "JSON_PARSER_ERROR",
-                    &format!("Unexpected character in the request body: {e}"),
-                );
-            }
+            Err(r) => return r,
         };
         let operation = body.get("operation").and_then(Value::as_str).unwrap_or("");
         if !matches!(operation, "query" | "queryAll") {

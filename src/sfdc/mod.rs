@@ -129,6 +129,17 @@ impl Request {
             .find(|(k, _)| k == name)
             .map(|(_, v)| v.into_owned())
     }
+    /// The body as JSON, or Salesforce's `JSON_PARSER_ERROR`.
+    pub fn json_body(&self) -> Result<serde_json::Value, Response> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            Response::error(
+                400,
+                "JSON_PARSER_ERROR",
+                &format!("Unexpected character in the request body: {e}"),
+            )
+        })
+    }
+
     /// Decoded form-body parameter (`application/x-www-form-urlencoded`).
     pub fn form(&self, name: &str) -> Option<String> {
         form_urlencoded::parse(&self.body)

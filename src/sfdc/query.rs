@@ -199,7 +199,11 @@ fn resolve(
         let schema = &store.tables[cur].schema;
         let last = k + 1 == f.path.len();
         if last {
-            let Some(ci) = schema.column(seg) else {
+            // A field hidden by FLS is indistinguishable from a missing one.
+            let visible = schema
+                .column(seg)
+                .filter(|ci| acc.column(store, cur, &schema.columns[*ci]).0);
+            let Some(ci) = visible else {
                 return Err(invalid_field(
                     soql,
                     f.pos,
@@ -207,14 +211,6 @@ fn resolve(
                     &store.tables[t].schema.name,
                 ));
             };
-            if !acc.column(store, cur, &schema.columns[ci]).0 {
-                return Err(invalid_field(
-                    soql,
-                    f.pos,
-                    &f.dotted(),
-                    &store.tables[t].schema.name,
-                ));
-            }
             hops.push((cur, ci));
         } else {
             let Some(ci) = schema.relationship(seg) else {

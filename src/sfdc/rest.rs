@@ -407,14 +407,7 @@ impl OrgState {
         req: &Request,
         existing: Option<usize>,
     ) -> Result<Vec<(usize, String)>, Response> {
-        let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
-            Response::error(
-                400,
-                "JSON_PARSER_ERROR",
-                &format!("Unexpected character in the request body: {e}"),
-            )
-        })?;
-        let Value::Object(m) = body else {
+        let Value::Object(m) = req.json_body()? else {
             return Err(Response::error(
                 400,
                 "JSON_PARSER_ERROR",
@@ -550,15 +543,9 @@ impl OrgState {
         };
         let kind = self.store.tables[t].schema.kind;
         if !matches!(kind, TableKind::Data(_)) {
-            let body: Value = match serde_json::from_slice(&req.body) {
+            let body = match req.json_body() {
                 Ok(v) => v,
-                Err(e) => {
-                    return Response::error(
-                        400,
-                        "JSON_PARSER_ERROR",
-                        &format!("Unexpected character in the request body: {e}"),
-                    );
-                }
+                Err(r) => return r,
             };
             if let Some(r) = self.admin_update(user, kind, id, &body, ev) {
                 return r;
@@ -758,13 +745,7 @@ fn rolled_back(id: Option<&str>) -> Value {
 
 impl OrgState {
     fn collection_records(req: &Request) -> Result<(bool, Vec<Value>), Response> {
-        let body: Value = serde_json::from_slice(&req.body).map_err(|e| {
-            Response::error(
-                400,
-                "JSON_PARSER_ERROR",
-                &format!("Unexpected character in the request body: {e}"),
-            )
-        })?;
+        let body = req.json_body()?;
         let all_or_none = body
             .get("allOrNone")
             .and_then(Value::as_bool)
