@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -81,7 +81,9 @@ pub struct Endpoints {
 }
 
 struct App {
-    org: Mutex<OrgState>,
+    /// Exclusive for a request's state changes, shared while its query
+    /// page is rendered.
+    org: RwLock<OrgState>,
     /// Lines for the telemetry writer thread (bounded: back-pressure, not loss).
     telemetry: std::sync::mpsc::SyncSender<TelemetryMsg>,
     egress: Mutex<std::io::BufWriter<std::fs::File>>,
@@ -223,7 +225,7 @@ pub async fn start(
     text.push('\n');
     std::fs::write(&serve_json, text).map_err(io_err(&serve_json))?;
     let app = Arc::new(App {
-        org: Mutex::new(state),
+        org: RwLock::new(state),
         telemetry: spawn_telemetry_writer(open(&telemetry_path)?),
         egress: Mutex::new(open(&egress_path)?),
         tls,
@@ -607,16 +609,25 @@ async fn api(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let (resp, event) = {
-        let Ok(mut org) = app.org.lock() else {
-            return to_http(sfdc::Response::error(
-                500,
-                "UNKNOWN_EXCEPTION",
-                "org state poisoned",
-            ));
-        };
-        org.handle(now_ms, &request)
+    let poisoned = || {
+        to_http(sfdc::Response::error(
+            500,
+            "UNKNOWN_EXCEPTION",
+            "org state poisoned",
+        ))
     };
+    let (mut resp, event, page) = {
+        let Ok(mut org) = app.org.write() else {
+            return poisoned();
+        };
+        org.handle_split(now_ms, &request)
+    };
+    if let Some(page) = page {
+        let Ok(org) = app.org.read() else {
+            return poisoned();
+        };
+        page.render(&org.store, &mut resp.body);
+    }
     if let Ok(line) = serde_json::to_string(&event) {
         let _ = app.telemetry.send(TelemetryMsg::Line(line));
     }

@@ -268,6 +268,9 @@ pub struct OrgState {
     job_seq: u64,
     /// Telemetry kept for the Event Monitoring objects and EventLogFile.
     events: std::collections::VecDeque<Event>,
+    /// Records of the response being built, written by the caller of
+    /// [`OrgState::handle_split`] (see [`query::Page`]).
+    pending_page: Option<query::Page>,
 }
 
 impl OrgState {
@@ -297,12 +300,31 @@ impl OrgState {
             jobs: Vec::new(),
             job_seq: 0,
             events: std::collections::VecDeque::new(),
+            pending_page: None,
         })
     }
 
     /// Handles one request at virtual time `now_ms` (ms since the Unix epoch).
     /// Every request yields exactly one telemetry event.
     pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Event) {
+        let (mut resp, ev, page) = self.handle_split(now_ms, req);
+        if let Some(page) = page {
+            page.render(&self.store, &mut resp.body);
+        }
+        (resp, ev)
+    }
+
+    /// [`OrgState::handle`] in two halves for a concurrent server: every
+    /// state change happens here (under an exclusive lock); the returned
+    /// page, if any, only reads the store and completes `resp.body` via
+    /// [`query::Page::render`] (under a shared lock, in parallel with other
+    /// renders).
+    pub fn handle_split(
+        &mut self,
+        now_ms: i64,
+        req: &Request,
+    ) -> (Response, Event, Option<query::Page>) {
+        self.pending_page = None;
         self.event_seq += 1;
         self.now_ms = now_ms;
         let mut ev = Event::new(self.event_seq, now_ms, req, &self.org_id, self.seed);
@@ -328,7 +350,7 @@ impl OrgState {
         resp.headers
             .push(("sforce-request-id".into(), ev.request_identifier.clone()));
         self.store_event(&ev);
-        (resp, ev)
+        (resp, ev, self.pending_page.take())
     }
 
     fn route(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {

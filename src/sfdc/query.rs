@@ -65,6 +65,34 @@ pub struct Cursor {
     pub batch: usize,
 }
 
+/// The records of one query page, written after the request's state
+/// changes are done: `render` only reads the store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page {
+    pub table: usize,
+    pub rows: Vec<usize>,
+    pub select: Vec<ColPath>,
+    pub version: u32,
+}
+
+impl Page {
+    /// Appends the records and closes the envelope opened by the page's
+    /// response. Rows are only ever appended or flagged deleted, so indices
+    /// stay valid; one missing after a rollback is skipped.
+    pub fn render(&self, store: &Store, out: &mut Vec<u8>) {
+        let len = store.tables[self.table].rows.len();
+        let mut first = true;
+        for &r in self.rows.iter().filter(|r| **r < len) {
+            if !first {
+                out.push(b',');
+            }
+            first = false;
+            write_record(out, store, self.table, r, &self.select, self.version);
+        }
+        out.extend_from_slice(b"]}");
+    }
+}
+
 /// A query error in Salesforce's terms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct QueryError {
@@ -318,16 +346,46 @@ pub fn row_visible(
     user_id: &str,
     write: bool,
 ) -> bool {
-    let TableKind::Data(oi) = store.tables[t].schema.kind else {
-        return true;
-    };
-    let o = &acc.org.objects[oi];
-    let p = acc.eff.object(&o.name);
-    let owns = store.tables[t].rows[r].values[2] == user_id;
-    match o.sharing {
-        Sharing::PublicReadWrite => true,
-        Sharing::PublicRead => !write || owns || p.modify_all,
-        Sharing::Private => owns || if write { p.modify_all } else { p.view_all },
+    Visibility::of(store, acc, t, user_id, write).allows(&store.tables[t].rows[r])
+}
+
+/// [`row_visible`] decided once per table: every row, or only the user's own.
+enum Visibility<'u> {
+    All,
+    Owned(&'u str),
+}
+
+impl<'u> Visibility<'u> {
+    fn of(store: &Store, acc: &Access<'_>, t: usize, user_id: &'u str, write: bool) -> Self {
+        let TableKind::Data(oi) = store.tables[t].schema.kind else {
+            return Visibility::All;
+        };
+        let o = &acc.org.objects[oi];
+        let p = acc.eff.object(&o.name);
+        let all = match o.sharing {
+            Sharing::PublicReadWrite => true,
+            Sharing::PublicRead => !write || p.modify_all,
+            Sharing::Private => {
+                if write {
+                    p.modify_all
+                } else {
+                    p.view_all
+                }
+            }
+        };
+        if all {
+            Visibility::All
+        } else {
+            Visibility::Owned(user_id)
+        }
+    }
+
+    fn allows(&self, row: &super::store::Row) -> bool {
+        match self {
+            Visibility::All => true,
+            // Column 2 is OwnerId in every data table.
+            Visibility::Owned(u) => row.values[2] == *u,
+        }
     }
 }
 
@@ -389,11 +447,28 @@ pub fn execute(
         order.push((path, o.desc, o.nulls_first.unwrap_or(!o.desc)));
     }
     let table = &store.tables[t];
-    let mut rows: Vec<usize> = (0..table.rows.len())
-        .filter(|r| include_deleted || q.all_rows || !table.rows[*r].deleted)
-        .filter(|r| row_visible(store, acc, t, *r, user_id, false))
-        .filter(|r| filter.as_ref().is_none_or(|f| eval(store, f, *r)))
-        .collect();
+    let offset = q.offset.unwrap_or(0) as usize;
+    let limit = q.limit.map_or(usize::MAX, |l| l as usize);
+    // Unordered queries stop at the last row they return; ordered ones must
+    // see every match first.
+    let wanted = if order.is_empty() {
+        offset.saturating_add(limit)
+    } else {
+        usize::MAX
+    };
+    let visible = Visibility::of(store, acc, t, user_id, false);
+    let mut rows: Vec<usize> = Vec::new();
+    for (r, row) in table.rows.iter().enumerate() {
+        if rows.len() >= wanted {
+            break;
+        }
+        if (include_deleted || q.all_rows || !row.deleted)
+            && visible.allows(row)
+            && filter.as_ref().is_none_or(|f| eval(store, f, r))
+        {
+            rows.push(r);
+        }
+    }
     if !order.is_empty() {
         rows.sort_by(|a, b| {
             for (p, desc, nulls_first) in &order {
@@ -427,12 +502,7 @@ pub fn execute(
             Ordering::Equal
         });
     }
-    let offset = q.offset.unwrap_or(0) as usize;
-    let rows: Vec<usize> = rows
-        .into_iter()
-        .skip(offset)
-        .take(q.limit.map_or(usize::MAX, |l| l as usize))
-        .collect();
+    let rows: Vec<usize> = rows.into_iter().skip(offset).take(limit).collect();
     Ok(Executed {
         table: t,
         rows,
@@ -807,13 +877,37 @@ pub fn record_json(store: &Store, t: usize, r: usize, select: &[ColPath], v: u32
     serde_json::from_slice(&out).unwrap_or(Value::Null)
 }
 
+/// Bytes JSON strings must escape: controls, `"` and `\\`.
+static NEEDS_ESCAPE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut i = 0;
+    while i < 0x20 {
+        t[i] = true;
+        i += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// Whether `b` has a byte JSON must escape. Fixed 16-byte blocks scanned
+/// branch-free (they vectorise), then the tail through the table.
+fn needs_escape(b: &[u8]) -> bool {
+    let mut blocks = b.chunks_exact(16);
+    for block in &mut blocks {
+        let hit = block.iter().fold(false, |acc, &x| {
+            acc | (x < 0x20) | (x == b'"') | (x == b'\\')
+        });
+        if hit {
+            return true;
+        }
+    }
+    blocks.remainder().iter().any(|&x| NEEDS_ESCAPE[x as usize])
+}
+
 fn write_json_str(out: &mut Vec<u8>, s: &str) {
     // Most values (Ids, names, numbers as text) need no escaping: copy them.
-    // Branch-free scan (vectorises), unlike a short-circuiting `all`.
-    let needs_escape = s.bytes().fold(false, |acc, b| {
-        acc | (b < 0x20) | (b == b'"') | (b == b'\\')
-    });
-    if !needs_escape {
+    if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);
         out.push(b'"');
         out.extend_from_slice(s.as_bytes());
@@ -873,16 +967,15 @@ pub fn write_record(
     select: &[ColPath],
     v: u32,
 ) {
-    let paths: Vec<&ColPath> = select.iter().collect();
-    write_object(out, store, t, r, &paths, 0, v);
+    write_object(out, store, t, r, select, 0, v);
 }
 
-fn write_object(
+fn write_object<P: std::borrow::Borrow<ColPath>>(
     out: &mut Vec<u8>,
     store: &Store,
     t: usize,
     r: usize,
-    paths: &[&ColPath],
+    paths: &[P],
     depth: usize,
     v: u32,
 ) {
@@ -890,6 +983,7 @@ fn write_object(
     write_attributes(out, store, t, &row.values[0], v);
     let mut done_rels: Vec<&str> = Vec::new();
     for p in paths {
+        let p: &ColPath = p.borrow();
         let (pt, c) = p.hops[depth];
         debug_assert_eq!(pt, t);
         let name = p.names[depth].as_str();
@@ -918,10 +1012,10 @@ fn write_object(
             Some(nr) => {
                 let children: Vec<&ColPath> = paths
                     .iter()
+                    .map(|q| q.borrow())
                     .filter(|q| {
                         q.hops.len() > depth + 1 && q.names[depth].eq_ignore_ascii_case(name)
                     })
-                    .copied()
                     .collect();
                 write_object(out, store, next_t, nr, &children, depth + 1, v);
             }

@@ -251,7 +251,7 @@ impl OrgState {
         ev.queried_entities = Some(t.schema.name.clone());
         let total = c.rows.len();
         // Written directly, in Salesforce's key order, records in SELECT order.
-        let mut body = Vec::with_capacity(64 + (end - c.next) * 256);
+        let mut body = Vec::with_capacity(64 + (end - c.next) * 384);
         body.extend_from_slice(b"{\"totalSize\":");
         body.extend_from_slice(itoa::Buffer::new().format(total).as_bytes());
         body.extend_from_slice(if end >= total {
@@ -269,13 +269,12 @@ impl OrgState {
             );
         }
         body.extend_from_slice(b",\"records\":[");
-        for (k, r) in c.rows[c.next..end].iter().enumerate() {
-            if k > 0 {
-                body.push(b',');
-            }
-            query::write_record(&mut body, &self.store, c.table, *r, &c.select, c.version);
-        }
-        body.extend_from_slice(b"]}");
+        let page = query::Page {
+            table: c.table,
+            rows: c.rows[c.next..end].to_vec(),
+            select: c.select.clone(),
+            version: c.version,
+        };
         if end < total {
             c.next = end;
             self.cursors.insert(id, c);
@@ -284,6 +283,14 @@ impl OrgState {
                 let oldest = self.cursors.keys().next().cloned().unwrap_or_default();
                 self.cursors.remove(&oldest);
             }
+        }
+        // Records of data tables are written after `handle` returns (the
+        // server does it under a shared lock, so pages render in parallel);
+        // generated tables are rebuilt by later requests, so render now.
+        if self.store.tables[page.table].schema.kind.is_generated() {
+            page.render(&self.store, &mut body);
+        } else {
+            self.pending_page = Some(page);
         }
         Response::json_bytes(200, body)
     }
