@@ -980,3 +980,26 @@ mod tests {
         assert!(e.to_string().contains("duplicate key `items`"), "{e}");
     }
 }
+
+/// The wrappers are transparent in JSON Schema: a `Spanned<T>` or
+/// `Checked<T>` is written exactly as a `T`.
+macro_rules! transparent_schema {
+    ($w:ident) => {
+        impl<T: schemars::JsonSchema> schemars::JsonSchema for $w<T> {
+            fn schema_name() -> std::borrow::Cow<'static, str> {
+                T::schema_name()
+            }
+            fn schema_id() -> std::borrow::Cow<'static, str> {
+                T::schema_id()
+            }
+            fn json_schema(g: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                T::json_schema(g)
+            }
+            fn inline_schema() -> bool {
+                T::inline_schema()
+            }
+        }
+    };
+}
+transparent_schema!(Spanned);
+transparent_schema!(Checked);

@@ -193,7 +193,8 @@ fn opt(s: &Option<String>) -> String {
 }
 
 /// The ELF event type a request is logged under, if any.
-fn elf_type(e: &Event) -> Option<&'static str> {
+/// The EventLogFile type an event is written to, if any.
+pub fn elf_type(e: &Event) -> Option<&'static str> {
     match (e.kind, e.api_type) {
         (EventKind::Login, _) => Some("Login"),
         (EventKind::Logout, _) => Some("Logout"),
@@ -428,6 +429,13 @@ fn elf_row(t: &str, e: &Event) -> Vec<String> {
 }
 
 /// One hourly ELF file: (event type, hour start).
+/// Hourly EventLogFile CSVs kept once built.
+pub const MAX_CACHED_FILES: usize = 20_000;
+
+/// Built hourly files by (event type, hour).
+pub type ElfCache =
+    std::sync::Mutex<std::collections::BTreeMap<(&'static str, i64), std::sync::Arc<Vec<u8>>>>;
+
 #[derive(Debug, Clone)]
 struct ElfFile {
     event_type: &'static str,
@@ -446,6 +454,13 @@ impl OrgState {
 
     fn event_row_id(&self, prefix: &str, seq: u64) -> String {
         sfid::record_id(self.seed.fork("event-rows").fork(prefix), prefix, seq)
+    }
+
+    /// When the hourly EventLogFile holding `e` becomes available, if any.
+    pub fn elf_available_ms(&self, e: &Event) -> Option<i64> {
+        let t = elf_type(e)?;
+        let hour_ms = e.t_ms.div_euclid(HOUR_MS) * HOUR_MS;
+        Some(hour_ms + HOUR_MS + self.elf_latency(t, hour_ms))
     }
 
     /// Latency of the hourly file for (type, hour): 3–6 h after the hour ends.
@@ -481,7 +496,26 @@ impl OrgState {
         )
     }
 
-    fn elf_csv(&self, f: &ElfFile) -> Vec<u8> {
+    /// The CSV of an available hourly file. Its hour is over, so its content
+    /// is final: built once and kept (at most [`MAX_CACHED_FILES`]).
+    fn elf_csv(&self, f: &ElfFile) -> std::sync::Arc<Vec<u8>> {
+        let key = (f.event_type, f.hour_ms);
+        if let Ok(cache) = self.elf_cache.lock()
+            && let Some(csv) = cache.get(&key)
+        {
+            return csv.clone();
+        }
+        let csv = std::sync::Arc::new(self.build_elf_csv(f));
+        if let Ok(mut cache) = self.elf_cache.lock() {
+            if cache.len() >= MAX_CACHED_FILES {
+                cache.pop_first();
+            }
+            cache.insert(key, csv.clone());
+        }
+        csv
+    }
+
+    fn build_elf_csv(&self, f: &ElfFile) -> Vec<u8> {
         let mut out = Vec::new();
         write_csv_row(&mut out, columns(f.event_type).iter().map(|c| c.as_bytes()));
         for e in self.events.iter().filter(|e| {
@@ -504,7 +538,7 @@ impl OrgState {
             Some(f) => Response {
                 status: 200,
                 headers: vec![("content-type".into(), "text/csv".into())],
-                body: self.elf_csv(&f),
+                body: self.elf_csv(&f).to_vec(),
             },
             None => Response::error(404, "NOT_FOUND", "The requested resource does not exist"),
         }

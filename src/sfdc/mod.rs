@@ -271,6 +271,7 @@ pub struct OrgState {
     /// Records of the response being built, written by the caller of
     /// [`OrgState::handle_split`] (see [`query::Page`]).
     pending_page: Option<query::Page>,
+    elf_cache: eventlog::ElfCache,
 }
 
 impl OrgState {
@@ -301,6 +302,7 @@ impl OrgState {
             job_seq: 0,
             events: std::collections::VecDeque::new(),
             pending_page: None,
+            elf_cache: Default::default(),
         })
     }
 

@@ -470,28 +470,38 @@ pub fn execute(
         }
     }
     if !order.is_empty() {
-        rows.sort_by(|a, b| {
-            for (p, desc, nulls_first) in &order {
-                let col = column_of(store, p);
-                let (va, vb) = (value_at(store, p, *a), value_at(store, p, *b));
-                let ord = match (va.is_empty(), vb.is_empty()) {
-                    (true, true) => Ordering::Equal,
-                    (true, false) => {
+        // Sort keys computed once per row (dates parsed, text folded), not
+        // once per comparison.
+        let mut keyed: Vec<(Vec<SortKey>, usize)> = rows
+            .iter()
+            .map(|&r| {
+                let keys = order
+                    .iter()
+                    .map(|(p, _, _)| SortKey::of(column_of(store, p), value_at(store, p, r)))
+                    .collect();
+                (keys, r)
+            })
+            .collect();
+        let cmp = |(ka, ra): &(Vec<SortKey>, usize), (kb, rb): &(Vec<SortKey>, usize)| {
+            for (i, (_, desc, nulls_first)) in order.iter().enumerate() {
+                let ord = match (&ka[i], &kb[i]) {
+                    (SortKey::Null, SortKey::Null) => Ordering::Equal,
+                    (SortKey::Null, _) => {
                         if *nulls_first {
                             Ordering::Less
                         } else {
                             Ordering::Greater
                         }
                     }
-                    (false, true) => {
+                    (_, SortKey::Null) => {
                         if *nulls_first {
                             Ordering::Greater
                         } else {
                             Ordering::Less
                         }
                     }
-                    (false, false) => {
-                        let o = compare_values(col, va, vb);
+                    (a, b) => {
+                        let o = a.cmp_value(b);
                         if *desc { o.reverse() } else { o }
                     }
                 };
@@ -499,8 +509,21 @@ pub fn execute(
                     return ord;
                 }
             }
-            Ordering::Equal
-        });
+            // Ties keep storage order, so the result is deterministic.
+            ra.cmp(rb)
+        };
+        // With a LIMIT, only the first OFFSET+LIMIT rows need sorting.
+        let want = offset.saturating_add(limit);
+        if want < keyed.len() {
+            if want == 0 {
+                keyed.clear();
+            } else {
+                keyed.select_nth_unstable_by(want - 1, cmp);
+                keyed.truncate(want);
+            }
+        }
+        keyed.sort_unstable_by(cmp);
+        rows = keyed.into_iter().map(|(_, r)| r).collect();
     }
     let rows: Vec<usize> = rows.into_iter().skip(offset).take(limit).collect();
     Ok(Executed {
@@ -512,20 +535,41 @@ pub fn execute(
     })
 }
 
-fn compare_values(col: &Column, a: &str, b: &str) -> Ordering {
-    if col.is_numeric() {
-        let (x, y) = (
-            a.parse::<f64>().unwrap_or(0.0),
-            b.parse::<f64>().unwrap_or(0.0),
-        );
-        return x.total_cmp(&y);
+/// A value as ORDER BY compares it.
+enum SortKey {
+    Null,
+    Num(f64),
+    Time(i64),
+    Exact(String),
+    Folded(String),
+}
+
+impl SortKey {
+    fn of(col: &Column, v: &str) -> SortKey {
+        if v.is_empty() {
+            return SortKey::Null;
+        }
+        if col.is_numeric() {
+            return SortKey::Num(v.parse::<f64>().unwrap_or(0.0));
+        }
+        match col.ftype {
+            FieldType::Date | FieldType::Datetime => {
+                SortKey::Time(parse_datetime_ms(v).unwrap_or(0))
+            }
+            FieldType::Id | FieldType::Reference => SortKey::Exact(v.to_owned()),
+            _ => SortKey::Folded(v.to_lowercase()),
+        }
     }
-    match col.ftype {
-        FieldType::Date | FieldType::Datetime => parse_datetime_ms(a)
-            .unwrap_or(0)
-            .cmp(&parse_datetime_ms(b).unwrap_or(0)),
-        FieldType::Id | FieldType::Reference => a.cmp(b),
-        _ => a.to_lowercase().cmp(&b.to_lowercase()),
+
+    fn cmp_value(&self, o: &SortKey) -> Ordering {
+        match (self, o) {
+            (SortKey::Num(a), SortKey::Num(b)) => a.total_cmp(b),
+            (SortKey::Time(a), SortKey::Time(b)) => a.cmp(b),
+            (SortKey::Exact(a), SortKey::Exact(b)) | (SortKey::Folded(a), SortKey::Folded(b)) => {
+                a.cmp(b)
+            }
+            _ => Ordering::Equal,
+        }
     }
 }
 

@@ -1,0 +1,714 @@
+//! The attacker: each scenario step is a small state machine that issues
+//! real API requests from its own network and user agent, and the ground
+//! truth of what it achieved (first/last success, first denial, records).
+//!
+//! Owns: step behaviour and the injection record. Must not: read telemetry
+//! or detection output, or change the org other than through requests.
+
+use std::collections::BTreeSet;
+use std::net::Ipv4Addr;
+
+use rand::RngExt;
+
+use super::actors::{
+    API, network_ip, query_path, record_ids, refresh_grant, request, session_of, soap_login,
+};
+use super::{ActorId, Engine, Injection, Line, Reply, SimError, Task};
+use crate::scenario::{Fields, LoginVia, Secret, StepKind, Until};
+use crate::seed::Rng;
+use crate::sfdc::Method;
+
+/// A session the attacker holds (from a login step).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Session {
+    pub token: String,
+    pub user: usize,
+    pub app: Option<usize>,
+    /// Lets the attacker mint new access tokens (an `oauth_refresh` login).
+    pub refresh: Option<String>,
+}
+
+#[derive(Debug)]
+enum Phase {
+    Start,
+    /// Object index, next page URL.
+    Scrape(usize, Option<String>),
+    BulkCreate(usize),
+    BulkPoll(usize, String),
+    BulkResults(usize, String, Option<String>),
+    /// Escalation: looked-up ids so far.
+    Escalate(Option<String>, Option<String>),
+    /// Stuffing: attempt number.
+    Stuff(u32),
+    Done,
+}
+
+#[derive(Debug)]
+struct StepState {
+    phase: Phase,
+    rng: Rng,
+    ip: Ipv4Addr,
+    started_ms: Option<i64>,
+    session: Option<Session>,
+    first_success_ms: Option<i64>,
+    last_success_ms: Option<i64>,
+    first_denied_ms: Option<i64>,
+    calls_ok: u64,
+    calls_denied: u64,
+    records_read: u64,
+    exposed: BTreeSet<String>,
+    /// The secret is known to the attacker (credential_leak done).
+    leaked: bool,
+}
+
+/// All attack steps.
+#[derive(Debug)]
+pub struct Attack {
+    steps: Vec<StepState>,
+}
+
+/// How long a step waits for the session it needs before giving up.
+const WAIT_FOR_SESSION_MS: i64 = 60_000;
+
+impl Attack {
+    pub fn new(e: &Engine) -> Attack {
+        let steps =
+            e.sc.attack
+                .iter()
+                .enumerate()
+                .map(|(i, s)| StepState {
+                    phase: Phase::Start,
+                    rng: e.seed.fork("attack").fork(&s.id).rng(),
+                    ip: network_ip(&e.sc, s.from.network, 200 + i as u64),
+                    started_ms: None,
+                    session: None,
+                    first_success_ms: None,
+                    last_success_ms: None,
+                    first_denied_ms: None,
+                    calls_ok: 0,
+                    calls_denied: 0,
+                    records_read: 0,
+                    exposed: BTreeSet::new(),
+                    leaked: false,
+                })
+                .collect();
+        Attack { steps }
+    }
+
+    /// The session of step `i`, or of the login it uses.
+    pub fn session_of_step(&self, e: &Engine, i: usize) -> Option<&Session> {
+        if let Some(s) = &self.steps[i].session {
+            return Some(s);
+        }
+        match &e.sc.attack[i].kind {
+            StepKind::TokenReplay { session }
+            | StepKind::Scrape { session, .. }
+            | StepKind::BulkExport { session, .. }
+            | StepKind::PermissionEscalation { session, .. } => {
+                self.steps[*session].session.as_ref()
+            }
+            _ => None,
+        }
+    }
+
+    /// The user and app a step's credential belongs to (even if never used).
+    pub fn principal(&self, e: &Engine, i: usize) -> (Option<usize>, Option<usize>) {
+        if let Some(s) = self.session_of_step(e, i) {
+            return (Some(s.user), s.app);
+        }
+        let leak = match &e.sc.attack[i].kind {
+            StepKind::CredentialLeak { .. } => Some(i),
+            StepKind::OauthRefresh { leak } | StepKind::PasswordLogin { leak, .. } => Some(*leak),
+            StepKind::TokenReplay { session }
+            | StepKind::Scrape { session, .. }
+            | StepKind::BulkExport { session, .. }
+            | StepKind::PermissionEscalation { session, .. } => match &e.sc.attack[*session].kind {
+                StepKind::OauthRefresh { leak } | StepKind::PasswordLogin { leak, .. } => {
+                    Some(*leak)
+                }
+                _ => None,
+            },
+            StepKind::CredentialStuffing { hit, .. } => *hit,
+        };
+        match leak.map(|l| &e.sc.attack[l].kind) {
+            Some(StepKind::CredentialLeak {
+                secret: Secret::RefreshToken { app, user },
+                ..
+            }) => (Some(*user), Some(*app)),
+            Some(StepKind::CredentialLeak {
+                secret: Secret::Password { user, app },
+                ..
+            }) => (Some(*user), *app),
+            _ => (None, None),
+        }
+    }
+
+    fn ua(e: &Engine, i: usize) -> String {
+        e.sc.attack[i].from.user_agent.clone()
+    }
+
+    /// Records a call's outcome; returns whether it succeeded.
+    fn account(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        r: &Reply,
+        fired: &mut Vec<(usize, i64)>,
+    ) -> bool {
+        let st = &mut self.steps[i];
+        let t = e.now_ms - e.sc.start_ms;
+        if r.ok() {
+            st.calls_ok += 1;
+            e.counts.attacker_calls_ok += 1;
+            st.last_success_ms = Some(t);
+            if st.first_success_ms.is_none() {
+                st.first_success_ms = Some(t);
+                fired.push((i, e.now_ms));
+                let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
+                e.line(&Line::Injection {
+                    t_ms: t,
+                    id: &id,
+                    kind,
+                    phase: "first_success",
+                    detail: None,
+                });
+            }
+            if let Some(ev) = &r.event {
+                st.records_read += ev.rows_returned;
+                st.exposed.extend(ev.records.iter().cloned());
+            }
+            true
+        } else {
+            st.calls_denied += 1;
+            e.counts.attacker_calls_denied += 1;
+            if st.first_denied_ms.is_none() {
+                st.first_denied_ms = Some(t);
+                let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
+                let code = r
+                    .resp
+                    .error_code()
+                    .or_else(|| super::actors::json_str(&r.resp.body_json(), "error"));
+                e.line(&Line::Injection {
+                    t_ms: t,
+                    id: &id,
+                    kind,
+                    phase: "first_denied",
+                    detail: code.as_deref(),
+                });
+            }
+            false
+        }
+    }
+
+    /// Runs one step of attack `i`. Returns the steps whose first success
+    /// happened now (for `on: first_success` responses).
+    pub fn wake(&mut self, e: &mut Engine, i: usize) -> Result<Vec<(usize, i64)>, SimError> {
+        let mut fired = Vec::new();
+        let step = e.sc.attack[i].clone();
+        let t = e.now_ms - e.sc.start_ms;
+        if self.steps[i].started_ms.is_none() {
+            self.steps[i].started_ms = Some(t);
+            e.line(&Line::Injection {
+                t_ms: t,
+                id: &step.id,
+                kind: step.kind_name.as_str(),
+                phase: "start",
+                detail: None,
+            });
+        }
+        if let Until::For(ms) = step.until
+            && t >= step.at_ms + ms
+        {
+            self.end(e, i, "until");
+            return Ok(fired);
+        }
+        let who = ActorId::Attacker(i);
+        let ua = Self::ua(e, i);
+        let ip = self.steps[i].ip;
+        let pace = |st: &mut StepState, now: i64| {
+            let j = if step.pace.jitter_ms > 0 {
+                st.rng
+                    .random_range(-step.pace.jitter_ms..=step.pace.jitter_ms)
+            } else {
+                0
+            };
+            now + (step.pace.every_ms + j).max(1_000)
+        };
+        let quick = |st: &mut StepState, now: i64| now + st.rng.random_range(500..2_500);
+        let next: Option<i64> = match &step.kind {
+            StepKind::CredentialLeak { .. } => {
+                self.steps[i].leaked = true;
+                self.steps[i].first_success_ms = Some(t);
+                self.steps[i].phase = Phase::Done;
+                None
+            }
+            StepKind::OauthRefresh { leak } | StepKind::PasswordLogin { leak, .. } => {
+                if !self.steps[*leak].leaked {
+                    Some(e.now_ms + WAIT_FOR_SESSION_MS)
+                } else {
+                    let r = self.login(e, i, *leak, &ua)?;
+                    let ok = self.account(e, i, &r, &mut fired);
+                    self.steps[i].phase = Phase::Done;
+                    if !ok {
+                        self.end(e, i, "login refused");
+                    }
+                    None
+                }
+            }
+            StepKind::TokenReplay { session } => {
+                let Some(tok) = self.token_for(*session) else {
+                    return self.wait_or_end(e, i, *session, fired);
+                };
+                let r = e.call(
+                    who,
+                    request(Method::Get, &format!("{API}/sobjects"), Some(&tok), ip, &ua),
+                )?;
+                if self.account(e, i, &r, &mut fired) {
+                    Some(pace(&mut self.steps[i], e.now_ms))
+                } else if step.until == Until::Contained {
+                    self.end(e, i, "denied");
+                    None
+                } else {
+                    Some(pace(&mut self.steps[i], e.now_ms))
+                }
+            }
+            StepKind::Scrape {
+                session,
+                objects,
+                fields,
+                page_size,
+            } => {
+                let Some(tok) = self.token_for(*session) else {
+                    return self.wait_or_end(e, i, *session, fired);
+                };
+                let phase = std::mem::replace(&mut self.steps[i].phase, Phase::Done);
+                let (oi, url) = match phase {
+                    Phase::Scrape(oi, url) => (oi, url),
+                    _ => (0, None),
+                };
+                let Some(obj) = objects.get(oi) else {
+                    self.end(e, i, "nothing to read");
+                    return Ok(fired);
+                };
+                let path = url.clone().unwrap_or_else(|| {
+                    let f = select_list(e, *session, obj, fields, &self.steps[*session].session);
+                    query_path(&format!("SELECT {f} FROM {obj}"))
+                });
+                let r = e.call(
+                    who,
+                    request(Method::Get, &path, Some(&tok), ip, &ua)
+                        .with_header("sforce-query-options", &format!("batchSize={page_size}")),
+                )?;
+                if self.account(e, i, &r, &mut fired) {
+                    let more = super::actors::next_records_url(&r);
+                    self.steps[i].phase = match more {
+                        Some(u) => Phase::Scrape(oi, Some(u)),
+                        None if oi + 1 < objects.len() => Phase::Scrape(oi + 1, None),
+                        None if step.until == Until::Exhausted => {
+                            self.end(e, i, "exhausted");
+                            return Ok(fired);
+                        }
+                        // Keep going from the start (fresh data, and the
+                        // attacker does not know it was seen).
+                        None => Phase::Scrape(0, None),
+                    };
+                    Some(pace(&mut self.steps[i], e.now_ms))
+                } else if r.resp.status == 401 && self.remint(e, i, *session, &ua, &mut fired)? {
+                    self.steps[i].phase = Phase::Scrape(oi, url);
+                    Some(quick(&mut self.steps[i], e.now_ms))
+                } else {
+                    self.end(e, i, "denied");
+                    None
+                }
+            }
+            StepKind::BulkExport {
+                session,
+                objects,
+                fields,
+            } => {
+                let Some(tok) = self.token_for(*session) else {
+                    return self.wait_or_end(e, i, *session, fired);
+                };
+                let phase = std::mem::replace(&mut self.steps[i].phase, Phase::Done);
+                let (r, next) = match phase {
+                    Phase::Start | Phase::BulkCreate(_) => {
+                        let oi = match phase {
+                            Phase::BulkCreate(oi) => oi,
+                            _ => 0,
+                        };
+                        let Some(obj) = objects.get(oi) else {
+                            self.end(e, i, "exhausted");
+                            return Ok(fired);
+                        };
+                        let f =
+                            select_list(e, *session, obj, fields, &self.steps[*session].session);
+                        let body = serde_json::json!({"operation": "query", "query": format!("SELECT {f} FROM {obj}")});
+                        let r = e.call(
+                            who,
+                            request(
+                                Method::Post,
+                                &format!("{API}/jobs/query"),
+                                Some(&tok),
+                                ip,
+                                &ua,
+                            )
+                            .with_header("content-type", "application/json")
+                            .with_body(body.to_string()),
+                        )?;
+                        let next = match r.resp.body_json()["id"].as_str() {
+                            Some(id) => Phase::BulkPoll(oi, id.to_owned()),
+                            None => Phase::BulkCreate(oi + 1),
+                        };
+                        (r, next)
+                    }
+                    Phase::BulkPoll(oi, id) => {
+                        let r = e.call(
+                            who,
+                            request(
+                                Method::Get,
+                                &format!("{API}/jobs/query/{id}"),
+                                Some(&tok),
+                                ip,
+                                &ua,
+                            ),
+                        )?;
+                        let next = match r.resp.body_json()["state"].as_str() {
+                            Some("JobComplete") => Phase::BulkResults(oi, id, None),
+                            Some("UploadComplete" | "InProgress") => Phase::BulkPoll(oi, id),
+                            _ => Phase::BulkCreate(oi + 1),
+                        };
+                        (r, next)
+                    }
+                    Phase::BulkResults(oi, id, loc) => {
+                        let mut path = format!("{API}/jobs/query/{id}/results");
+                        if let Some(l) = &loc {
+                            path.push_str(&format!("?locator={l}"));
+                        }
+                        let r = e.call(who, request(Method::Get, &path, Some(&tok), ip, &ua))?;
+                        let next = match r.resp.header("sforce-locator") {
+                            Some(l) if l != "null" => {
+                                Phase::BulkResults(oi, id, Some(l.to_owned()))
+                            }
+                            _ => Phase::BulkCreate(oi + 1),
+                        };
+                        (r, next)
+                    }
+                    _ => {
+                        self.end(e, i, "done");
+                        return Ok(fired);
+                    }
+                };
+                if self.account(e, i, &r, &mut fired) {
+                    self.steps[i].phase = next;
+                    Some(quick(&mut self.steps[i], e.now_ms))
+                } else {
+                    self.end(e, i, "denied");
+                    None
+                }
+            }
+            StepKind::PermissionEscalation {
+                session,
+                permission_set,
+                user,
+            } => {
+                let Some(tok) = self.token_for(*session) else {
+                    return self.wait_or_end(e, i, *session, fired);
+                };
+                let phase = std::mem::replace(&mut self.steps[i].phase, Phase::Done);
+                let (ps_id, user_id) = match phase {
+                    Phase::Escalate(p, u) => (p, u),
+                    _ => (None, None),
+                };
+                let who_gets = user
+                    .or(self.steps[*session].session.as_ref().map(|s| s.user))
+                    .unwrap_or(0);
+                let (r, next) = if ps_id.is_none() {
+                    let soql = format!(
+                        "SELECT Id FROM PermissionSet WHERE Name = '{}'",
+                        soql_escape(permission_set)
+                    );
+                    let r = e.call(
+                        who,
+                        request(Method::Get, &query_path(&soql), Some(&tok), ip, &ua),
+                    )?;
+                    let id = record_ids(&r).into_iter().next();
+                    let next = id.map(|p| Phase::Escalate(Some(p), None));
+                    (r, next)
+                } else if user_id.is_none() {
+                    let name = e.sc.org.users[who_gets].username.clone();
+                    let soql = format!(
+                        "SELECT Id FROM User WHERE Username = '{}'",
+                        soql_escape(&name)
+                    );
+                    let r = e.call(
+                        who,
+                        request(Method::Get, &query_path(&soql), Some(&tok), ip, &ua),
+                    )?;
+                    let id = record_ids(&r).into_iter().next();
+                    let next = id.map(|u| Phase::Escalate(ps_id.clone(), Some(u)));
+                    (r, next)
+                } else {
+                    let body = serde_json::json!({"AssigneeId": user_id, "PermissionSetId": ps_id});
+                    let r = e.call(
+                        who,
+                        request(
+                            Method::Post,
+                            &format!("{API}/sobjects/PermissionSetAssignment"),
+                            Some(&tok),
+                            ip,
+                            &ua,
+                        )
+                        .with_header("content-type", "application/json")
+                        .with_body(body.to_string()),
+                    )?;
+                    (r, None)
+                };
+                let ok = self.account(e, i, &r, &mut fired);
+                match next {
+                    Some(p) if ok => {
+                        self.steps[i].phase = p;
+                        Some(quick(&mut self.steps[i], e.now_ms))
+                    }
+                    _ => {
+                        self.end(e, i, if ok { "assigned" } else { "denied" });
+                        None
+                    }
+                }
+            }
+            StepKind::CredentialStuffing {
+                users,
+                attempts,
+                hit,
+            } => {
+                let n = match self.steps[i].phase {
+                    Phase::Stuff(n) => n,
+                    _ => 0,
+                };
+                let total = users.len() as u32 * attempts;
+                if n >= total {
+                    // The last try uses the leaked password, if there is one.
+                    if let Some(l) = hit
+                        && self.steps[*l].leaked
+                    {
+                        let r = self.login(e, i, *l, &ua)?;
+                        self.account(e, i, &r, &mut fired);
+                    }
+                    self.end(e, i, "done");
+                    None
+                } else {
+                    let u = users[(n % users.len() as u32) as usize];
+                    let name = e.sc.org.users[u].username.clone();
+                    let guess = format!("Winter2026!{}", self.steps[i].rng.random_range(0..10_000));
+                    let r = e.call(who, soap_login(&name, &guess, ip, &ua))?;
+                    self.account(e, i, &r, &mut fired);
+                    self.steps[i].phase = Phase::Stuff(n + 1);
+                    Some(pace(&mut self.steps[i], e.now_ms))
+                }
+            }
+        };
+        if let Some(t) = next {
+            e.schedule(t, Task::Attack(i))?;
+        }
+        Ok(fired)
+    }
+
+    fn token_for(&self, session: usize) -> Option<String> {
+        self.steps[session]
+            .session
+            .as_ref()
+            .map(|s| s.token.clone())
+    }
+
+    fn wait_or_end(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        session: usize,
+        fired: Vec<(usize, i64)>,
+    ) -> Result<Vec<(usize, i64)>, SimError> {
+        if matches!(self.steps[session].phase, Phase::Done) && self.steps[session].session.is_none()
+        {
+            self.end(e, i, "no session");
+        } else {
+            e.schedule(e.now_ms + WAIT_FOR_SESSION_MS, Task::Attack(i))?;
+        }
+        Ok(fired)
+    }
+
+    fn end(&mut self, e: &mut Engine, i: usize, why: &str) {
+        if matches!(self.steps[i].phase, Phase::Done) && self.steps[i].started_ms.is_none() {
+            return;
+        }
+        self.steps[i].phase = Phase::Done;
+        let t = e.now_ms - e.sc.start_ms;
+        let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
+        e.line(&Line::Injection {
+            t_ms: t,
+            id: &id,
+            kind,
+            phase: "end",
+            detail: Some(why),
+        });
+    }
+
+    /// Logs in with leaked credential `leak` as step `i`.
+    fn login(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        leak: usize,
+        ua: &str,
+    ) -> Result<Reply, SimError> {
+        let ip = self.steps[i].ip;
+        // Validation guarantees `leak` names a credential_leak step.
+        let secret = match &e.sc.attack[leak].kind {
+            StepKind::CredentialLeak { secret, .. } => secret.clone(),
+            _ => Secret::Password { user: 0, app: None },
+        };
+        let via = match &e.sc.attack[i].kind {
+            StepKind::PasswordLogin { via, .. } => *via,
+            _ => LoginVia::Soap,
+        };
+        let (req, user, app, refresh) = match secret {
+            Secret::RefreshToken { app, user } => {
+                let refresh = e
+                    .org
+                    .auth
+                    .refresh_tokens(app)
+                    .into_iter()
+                    .find(|(u, _)| *u == user)
+                    .map(|(_, t)| t.to_owned())
+                    .unwrap_or_default();
+                let a = &e.org.auth.apps[app];
+                (
+                    refresh_grant(&a.client_id, &a.client_secret, &refresh, ip, ua),
+                    user,
+                    Some(app),
+                    Some(refresh),
+                )
+            }
+            Secret::Password { user, app } => {
+                let u = &e.org.auth.users[user];
+                let pw = format!("{}{}", u.password, u.security_token);
+                let name = &e.sc.org.users[user].username;
+                let req = match (via, app) {
+                    (LoginVia::OauthPassword, Some(a)) => {
+                        let a = &e.org.auth.apps[a];
+                        request(Method::Post, "/services/oauth2/token", None, ip, ua)
+                            .with_header("content-type", "application/x-www-form-urlencoded")
+                            .with_body(super::actors::form(&[
+                                ("grant_type", "password"),
+                                ("client_id", &a.client_id),
+                                ("client_secret", &a.client_secret),
+                                ("username", name),
+                                ("password", &pw),
+                            ]))
+                    }
+                    _ => soap_login(name, &pw, ip, ua),
+                };
+                (req, user, app, None)
+            }
+        };
+        let r = e.call(ActorId::Attacker(i), req)?;
+        if let Some(token) = session_of(&r) {
+            // A rotated refresh token replaces the leaked one.
+            let refresh = super::actors::json_str(&r.resp.body_json(), "refresh_token").or(refresh);
+            self.steps[i].session = Some(Session {
+                token,
+                user,
+                app,
+                refresh,
+            });
+        }
+        Ok(r)
+    }
+
+    /// After a 401, an attacker holding a refresh token mints a new access
+    /// token (from the step's own network). Returns whether it worked.
+    fn remint(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        session: usize,
+        ua: &str,
+        fired: &mut Vec<(usize, i64)>,
+    ) -> Result<bool, SimError> {
+        let Some(s) = self.steps[session].session.clone() else {
+            return Ok(false);
+        };
+        let (Some(refresh), Some(app)) = (s.refresh.clone(), s.app) else {
+            return Ok(false);
+        };
+        let ip = self.steps[i].ip;
+        let a = &e.org.auth.apps[app];
+        let req = refresh_grant(&a.client_id, &a.client_secret, &refresh, ip, ua);
+        let r = e.call(ActorId::Attacker(i), req)?;
+        let ok = self.account(e, i, &r, fired);
+        if let (true, Some(token)) = (ok, session_of(&r)) {
+            let refresh =
+                super::actors::json_str(&r.resp.body_json(), "refresh_token").unwrap_or(refresh);
+            self.steps[session].session = Some(Session {
+                token,
+                refresh: Some(refresh),
+                ..s
+            });
+            return Ok(true);
+        }
+        Ok(false)
+    }
+
+    /// Ground truth per step, for the summary.
+    pub fn injections(&self, e: &Engine) -> Vec<Injection> {
+        e.sc.attack
+            .iter()
+            .zip(&self.steps)
+            .map(|(s, st)| Injection {
+                id: s.id.clone(),
+                kind: s.kind_name.as_str(),
+                start_ms: s.at_ms,
+                first_success_ms: st.first_success_ms,
+                last_success_ms: st.last_success_ms,
+                first_denied_ms: st.first_denied_ms,
+                calls_ok: st.calls_ok,
+                calls_denied: st.calls_denied,
+                records_read: st.records_read,
+                records_exposed: st.exposed.len() as u64,
+            })
+            .collect()
+    }
+}
+
+fn soql_escape(s: &str) -> String {
+    s.replace('\\', "\\\\").replace('\'', "\\'")
+}
+
+/// The SELECT list a step reads: named fields, or every field the
+/// session's user can see (as an attacker learns from describe).
+fn select_list(
+    e: &Engine,
+    _session: usize,
+    obj: &str,
+    fields: &Fields,
+    s: &Option<Session>,
+) -> String {
+    match fields {
+        Fields::Named(f) => {
+            let mut v = vec!["Id".to_owned()];
+            v.extend(f.iter().filter(|x| x.as_str() != "Id").cloned());
+            v.join(", ")
+        }
+        Fields::AllVisible => {
+            let mut v = vec!["Id".to_owned()];
+            if let (Some(o), Some(s)) = (e.sc.org.object(obj), s) {
+                let eff = e.sc.org.effective(&e.sc.org.users[s.user]);
+                v.extend(
+                    o.fields
+                        .iter()
+                        .filter(|f| eff.field(o, f).read)
+                        .map(|f| f.name.clone()),
+                );
+            }
+            v.join(", ")
+        }
+    }
+}

@@ -1,0 +1,889 @@
+//! The discrete-event simulation behind `leakdrill run`: one queue ordered
+//! by (time, sequence) on a virtual clock, one closed [`Task`] enum handled
+//! in one loop. Integrations, humans, the attacker and the responder send
+//! the same [`Request`]s to [`OrgState::handle`] that `serve` gets over
+//! HTTPS; telemetry is emitted at request time and delivered later (with
+//! chaos faults applied); every step is written to the run log.
+//!
+//! Owns: the clock, the queue, limits, the run log and its digest, the
+//! summary, telemetry delivery and the defender-side faults.
+//! Must not: read the wall clock, use OS randomness, threads or sockets,
+//! or let anything but the containment door ([`door`]) change the org as a
+//! response.
+
+pub mod actors;
+pub mod attack;
+pub mod door;
+
+use std::cmp::Reverse;
+use std::collections::BinaryHeap;
+use std::io::Write;
+use std::sync::Arc;
+
+use rand::RngExt;
+use serde::Serialize;
+
+use crate::pii::PlanError;
+use crate::scenario::{FaultKind, Scenario, TelemetrySource};
+use crate::seed::{Rng, Seed};
+use crate::sfdc::telemetry::Event;
+use crate::sfdc::{Options, OrgState, Request, Response};
+
+/// Bounds on one run; hitting one is [`SimError::Limit`] naming it.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Tasks taken off the queue.
+    pub max_tasks: u64,
+    pub max_api_calls: u64,
+    /// Tasks waiting at once.
+    pub max_queue_len: usize,
+    /// Records returned to all actors together.
+    pub max_records_read: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_tasks: 50_000_000,
+            max_api_calls: 5_000_000,
+            max_queue_len: 5_000_000,
+            max_records_read: 500_000_000,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum SimError {
+    #[error(
+        "run limit `{name}` ({limit}) reached at t_ms={t_ms}\n  = hint: shorten the scenario or lower its traffic; every run is bounded"
+    )]
+    Limit {
+        name: &'static str,
+        limit: u64,
+        t_ms: i64,
+    },
+    #[error("cannot build the org: {0}")]
+    Org(#[from] PlanError),
+    #[error("cannot write the run log: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// Who sent a request (run log `actor`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActorId {
+    Integration(usize),
+    Human(usize),
+    Attacker(usize),
+    Responder,
+}
+
+/// Everything that can happen, on one queue.
+#[derive(Debug)]
+pub enum Task {
+    Integration(usize),
+    Human(usize),
+    Attack(usize),
+    /// Action index and attempt (from 0).
+    Action(usize, u32),
+    Deliver(Box<Delivery>),
+    End,
+}
+
+#[derive(Debug)]
+pub struct Delivery {
+    pub event: Arc<Event>,
+    pub source: &'static str,
+    pub emitted_ms: i64,
+    pub skew_ms: i64,
+    pub duplicate: bool,
+}
+
+struct Queued {
+    t_ms: i64,
+    seq: u64,
+    task: Task,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, o: &Self) -> bool {
+        (self.t_ms, self.seq) == (o.t_ms, o.seq)
+    }
+}
+impl Eq for Queued {}
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Queued {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.t_ms, self.seq).cmp(&(o.t_ms, o.seq))
+    }
+}
+
+/// The run log: NDJSON lines hashed as they are written.
+pub struct RunLog {
+    out: Box<dyn Write>,
+    hash: ring::digest::Context,
+    pub lines: u64,
+    buf: Vec<u8>,
+}
+
+impl std::fmt::Debug for RunLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunLog")
+            .field("lines", &self.lines)
+            .finish()
+    }
+}
+
+impl RunLog {
+    pub fn new(out: Box<dyn Write>) -> RunLog {
+        RunLog {
+            out,
+            hash: ring::digest::Context::new(&ring::digest::SHA256),
+            lines: 0,
+            buf: Vec::with_capacity(4096),
+        }
+    }
+
+    pub fn write<T: Serialize>(&mut self, line: &T) -> std::io::Result<()> {
+        self.buf.clear();
+        serde_json::to_writer(&mut self.buf, line)?;
+        self.buf.push(b'\n');
+        self.hash.update(&self.buf);
+        self.lines += 1;
+        self.out.write_all(&self.buf)
+    }
+
+    fn finish(mut self) -> std::io::Result<String> {
+        self.out.flush()?;
+        let d = self.hash.finish();
+        let hex: String = d.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        Ok(format!("sha256:{hex}"))
+    }
+}
+
+/// Run log lines. `t_ms` is milliseconds since the scenario start.
+#[derive(Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Line<'a> {
+    Start {
+        t_ms: i64,
+        scenario: &'a str,
+        fixture: &'a str,
+        seed: u64,
+        start: &'a str,
+        duration_ms: i64,
+        records: u64,
+    },
+    Request {
+        t_ms: i64,
+        actor: &'a str,
+        method: &'a str,
+        path: &'a str,
+        status: u16,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        error: Option<&'a str>,
+        #[serde(skip_serializing_if = "is_zero")]
+        rows: u64,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        event_id: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fault: Option<&'a str>,
+    },
+    Emit {
+        t_ms: i64,
+        event: &'a Event,
+    },
+    Deliver {
+        t_ms: i64,
+        source: &'a str,
+        event_id: &'a str,
+        emitted_ms: i64,
+        #[serde(skip_serializing_if = "is_zero_i")]
+        skew_ms: i64,
+        #[serde(skip_serializing_if = "is_false")]
+        duplicate: bool,
+    },
+    Drop {
+        t_ms: i64,
+        source: &'a str,
+        event_id: &'a str,
+        fault: &'a str,
+    },
+    Injection {
+        t_ms: i64,
+        id: &'a str,
+        kind: &'a str,
+        phase: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+    },
+    Action {
+        t_ms: i64,
+        action: &'a str,
+        target: &'a str,
+        attempt: u32,
+        outcome: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        detail: Option<&'a str>,
+    },
+    Egress {
+        t_ms: i64,
+        actor: &'a str,
+        to: &'a str,
+        country: &'a str,
+        records: u64,
+        classes: &'a [&'a str],
+    },
+    End {
+        t_ms: i64,
+        undelivered: u64,
+    },
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+fn is_zero_i(n: &i64) -> bool {
+    *n == 0
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// What a run produced besides the log.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub scenario: String,
+    pub title: String,
+    pub fixture: String,
+    pub seed: u64,
+    pub version: &'static str,
+    pub start: String,
+    pub duration_ms: i64,
+    pub digest: String,
+    pub counts: Counts,
+    pub injections: Vec<Injection>,
+    pub actions: Vec<ActionOutcome>,
+    pub egress: Vec<EgressTotal>,
+}
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counts {
+    pub api_calls: u64,
+    pub telemetry_events: u64,
+    pub telemetry_delivered: u64,
+    pub telemetry_dropped: u64,
+    pub telemetry_undelivered: u64,
+    pub attacker_calls_ok: u64,
+    pub attacker_calls_denied: u64,
+    pub records_read: u64,
+    pub run_log_lines: u64,
+}
+
+/// Ground truth of one attack step.
+#[derive(Debug, Clone, Serialize)]
+pub struct Injection {
+    pub id: String,
+    pub kind: &'static str,
+    pub start_ms: i64,
+    pub first_success_ms: Option<i64>,
+    pub last_success_ms: Option<i64>,
+    pub first_denied_ms: Option<i64>,
+    pub calls_ok: u64,
+    pub calls_denied: u64,
+    pub records_read: u64,
+    /// Distinct records returned (by Id).
+    pub records_exposed: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActionOutcome {
+    pub action: &'static str,
+    pub target: String,
+    pub triggered_ms: Option<i64>,
+    pub effective_ms: Option<i64>,
+    pub attempts: u32,
+    pub ok: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EgressTotal {
+    pub actor: String,
+    pub to: String,
+    pub country: String,
+    pub sends: u64,
+    pub records: u64,
+}
+
+/// The simulator's world: the org, the clock, the queue and the log.
+pub struct Engine {
+    pub org: OrgState,
+    pub sc: Arc<Scenario>,
+    pub seed: Seed,
+    /// Absolute virtual time (ms since the epoch).
+    pub now_ms: i64,
+    queue: BinaryHeap<Reverse<Queued>>,
+    seq: u64,
+    pub log: RunLog,
+    pub counts: Counts,
+    pub limits: Limits,
+    chaos: Rng,
+    labels: Vec<String>,
+    pub egress: Vec<EgressTotal>,
+    /// First I/O error writing the log (the run stops at the next task).
+    io_error: Option<std::io::Error>,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine")
+            .field("now_ms", &self.now_ms)
+            .finish()
+    }
+}
+
+/// A request's outcome as actors see it.
+#[derive(Debug)]
+pub struct Reply {
+    pub resp: Response,
+    /// `None` when a server-side fault answered instead of the org.
+    pub event: Option<Arc<Event>>,
+}
+
+impl Reply {
+    pub fn ok(&self) -> bool {
+        self.resp.status < 400
+    }
+    pub fn rows(&self) -> u64 {
+        self.event.as_ref().map_or(0, |e| e.rows_returned)
+    }
+}
+
+impl Engine {
+    fn t(&self) -> i64 {
+        self.now_ms - self.sc.start_ms
+    }
+
+    pub fn schedule(&mut self, t_ms: i64, task: Task) -> Result<(), SimError> {
+        if self.queue.len() >= self.limits.max_queue_len {
+            return Err(SimError::Limit {
+                name: "max_queue_len",
+                limit: self.limits.max_queue_len as u64,
+                t_ms: self.t(),
+            });
+        }
+        self.seq += 1;
+        self.queue.push(Reverse(Queued {
+            t_ms: t_ms.max(self.now_ms),
+            seq: self.seq,
+            task,
+        }));
+        Ok(())
+    }
+
+    pub fn line(&mut self, l: &Line<'_>) {
+        if let Err(e) = self.log.write(l)
+            && self.io_error.is_none()
+        {
+            self.io_error = Some(e);
+        }
+    }
+
+    pub fn actor_label(&self, a: ActorId) -> &str {
+        match a {
+            ActorId::Integration(i) => &self.labels[i],
+            ActorId::Human(i) => &self.labels[self.sc.integrations.len() + i],
+            ActorId::Attacker(i) => {
+                &self.labels[self.sc.integrations.len() + self.humans_len() + i]
+            }
+            ActorId::Responder => "responder",
+        }
+    }
+
+    fn humans_len(&self) -> usize {
+        self.sc.humans.map_or(0, |h| h.users as usize)
+    }
+
+    fn fault_active(&self, kind: FaultKind) -> Option<f64> {
+        let t = self.t();
+        self.sc
+            .chaos
+            .iter()
+            .find(|f| f.kind == kind && f.from_ms <= t && t < f.to_ms)
+            .map(|f| f.rate)
+    }
+
+    /// Sends `req` to the org as `actor` at the current time.
+    pub fn call(&mut self, actor: ActorId, req: Request) -> Result<Reply, SimError> {
+        self.counts.api_calls += 1;
+        if self.counts.api_calls > self.limits.max_api_calls {
+            return Err(SimError::Limit {
+                name: "max_api_calls",
+                limit: self.limits.max_api_calls,
+                t_ms: self.t(),
+            });
+        }
+        // Server-side faults answer before the org (no telemetry).
+        let fault = if self.fault_active(FaultKind::RateLimit).is_some() {
+            Some((
+                "rate_limit",
+                Response::error(
+                    403,
+                    "REQUEST_LIMIT_EXCEEDED",
+                    "TotalRequests Limit exceeded.",
+                ),
+            ))
+        } else if let Some(rate) = self.fault_active(FaultKind::ServerErrors)
+            && self.chaos.random_range(0.0..1.0) < rate
+        {
+            Some((
+                "server_errors",
+                Response::error(
+                    503,
+                    "SERVER_UNAVAILABLE",
+                    "Salesforce is temporarily unavailable",
+                ),
+            ))
+        } else {
+            None
+        };
+        let (resp, event) = match fault {
+            Some((name, resp)) => {
+                let (t, label) = (self.t(), self.actor_label(actor).to_owned());
+                let code = resp.error_code();
+                self.line(&Line::Request {
+                    t_ms: t,
+                    actor: &label,
+                    method: req.method.as_str(),
+                    path: &req.path,
+                    status: resp.status,
+                    error: code.as_deref(),
+                    rows: 0,
+                    event_id: None,
+                    fault: Some(name),
+                });
+                (resp, None)
+            }
+            None => {
+                let (resp, ev) = self.org.handle(self.now_ms, &req);
+                let ev = Arc::new(ev);
+                let (t, label) = (self.t(), self.actor_label(actor).to_owned());
+                self.line(&Line::Request {
+                    t_ms: t,
+                    actor: &label,
+                    method: req.method.as_str(),
+                    path: &req.path,
+                    status: resp.status,
+                    error: ev.error_code.as_deref(),
+                    rows: ev.rows_returned,
+                    event_id: Some(&ev.event_identifier),
+                    fault: None,
+                });
+                self.emit(ev.clone())?;
+                self.counts.records_read += ev.rows_returned;
+                if self.counts.records_read > self.limits.max_records_read {
+                    return Err(SimError::Limit {
+                        name: "max_records_read",
+                        limit: self.limits.max_records_read,
+                        t_ms: self.t(),
+                    });
+                }
+                (resp, Some(ev))
+            }
+        };
+        Ok(Reply { resp, event })
+    }
+
+    /// Records an emitted event and schedules its deliveries: the real-time
+    /// stream within seconds, the hourly EventLogFile hours later, both
+    /// through the telemetry faults.
+    fn emit(&mut self, ev: Arc<Event>) -> Result<(), SimError> {
+        self.counts.telemetry_events += 1;
+        let t = self.t();
+        self.line(&Line::Emit {
+            t_ms: t,
+            event: &ev,
+        });
+        let realtime = self.now_ms + 1_000 + self.chaos.random_range(0..4_000);
+        self.deliver_via(&ev, "realtime", TelemetrySource::Realtime, realtime)?;
+        if let Some(at) = self.org.elf_available_ms(&ev) {
+            self.deliver_via(&ev, "event_log_file", TelemetrySource::EventLogFile, at)?;
+        }
+        Ok(())
+    }
+
+    fn deliver_via(
+        &mut self,
+        ev: &Arc<Event>,
+        source: &'static str,
+        src: TelemetrySource,
+        mut at_ms: i64,
+    ) -> Result<(), SimError> {
+        let t = self.t();
+        let applies = |f: &crate::scenario::Fault| {
+            (f.source == src || f.source == TelemetrySource::All) && f.from_ms <= t && t < f.to_ms
+        };
+        let mut skew_ms = 0;
+        let mut duplicate = false;
+        let faults: Vec<crate::scenario::Fault> = self
+            .sc
+            .chaos
+            .iter()
+            .filter(|f| applies(f))
+            .cloned()
+            .collect();
+        for f in &faults {
+            match f.kind {
+                FaultKind::TelemetryDelay => at_ms += f.delay_ms,
+                FaultKind::TelemetryReorder => {
+                    at_ms += self.chaos.random_range(0..f.delay_ms.max(1));
+                }
+                FaultKind::TelemetryDrop if self.chaos.random_range(0.0..1.0) < f.rate => {
+                    self.counts.telemetry_dropped += 1;
+                    self.line(&Line::Drop {
+                        t_ms: t,
+                        source,
+                        event_id: &ev.event_identifier,
+                        fault: "telemetry_drop",
+                    });
+                    return Ok(());
+                }
+                FaultKind::TelemetryDuplicate if self.chaos.random_range(0.0..1.0) < f.rate => {
+                    duplicate = true;
+                }
+                FaultKind::ClockSkew => skew_ms += f.skew_ms,
+                _ => {}
+            }
+        }
+        // A SIEM outage holds deliveries until it ends.
+        for f in self
+            .sc
+            .chaos
+            .iter()
+            .filter(|f| f.kind == FaultKind::SiemOutage)
+        {
+            let (from, to) = (
+                self.sc.start_ms + f.from_ms,
+                self.sc.start_ms.saturating_add(f.to_ms),
+            );
+            if from <= at_ms && at_ms < to {
+                at_ms = to;
+            }
+        }
+        let copies = if duplicate { 2 } else { 1 };
+        for k in 0..copies {
+            let extra = if k == 1 {
+                self.chaos.random_range(1_000..60_000)
+            } else {
+                0
+            };
+            self.schedule(
+                at_ms + extra,
+                Task::Deliver(Box::new(Delivery {
+                    event: ev.clone(),
+                    source,
+                    emitted_ms: self.now_ms,
+                    skew_ms,
+                    duplicate: k == 1,
+                })),
+            )?;
+        }
+        Ok(())
+    }
+
+    pub fn egress(
+        &mut self,
+        actor: ActorId,
+        to: &str,
+        country: &str,
+        records: u64,
+        classes: &[&str],
+    ) {
+        let t = self.t();
+        let label = self.actor_label(actor).to_owned();
+        self.line(&Line::Egress {
+            t_ms: t,
+            actor: &label,
+            to,
+            country,
+            records,
+            classes,
+        });
+        match self
+            .egress
+            .iter_mut()
+            .find(|e| e.actor == label && e.to == to)
+        {
+            Some(e) => {
+                e.sends += 1;
+                e.records += records;
+            }
+            None => self.egress.push(EgressTotal {
+                actor: label,
+                to: to.to_owned(),
+                country: country.to_owned(),
+                sends: 1,
+                records,
+            }),
+        }
+    }
+}
+
+/// The result of [`run`].
+#[derive(Debug)]
+pub struct RunOutput {
+    pub summary: Summary,
+}
+
+/// Runs `sc` with `seed`, writing the run log to `out`.
+pub fn run(
+    sc: Arc<Scenario>,
+    seed: u64,
+    limits: Limits,
+    out: Box<dyn Write>,
+) -> Result<RunOutput, SimError> {
+    let seed = Seed(seed);
+    let mut opts = Options::for_org(&sc.org);
+    opts.daily_api_requests = opts.daily_api_requests.max(10_000_000);
+    let org = OrgState::new(sc.org.clone(), sc.records, seed, opts)?;
+    let mut labels: Vec<String> = sc
+        .integrations
+        .iter()
+        .map(|&i| format!("integration:{}", sc.org.integrations[i].id))
+        .collect();
+    let humans = actors::pick_humans(&sc);
+    labels.extend(
+        humans
+            .iter()
+            .map(|&u| format!("human:{}", sc.org.users[u].username)),
+    );
+    labels.extend(sc.attack.iter().map(|s| format!("attacker:{}", s.id)));
+    let mut e = Engine {
+        org,
+        sc: sc.clone(),
+        seed,
+        now_ms: sc.start_ms,
+        queue: BinaryHeap::new(),
+        seq: 0,
+        log: RunLog::new(out),
+        counts: Counts::default(),
+        limits,
+        chaos: seed.fork("chaos").rng(),
+        labels,
+        egress: Vec::new(),
+        io_error: None,
+    };
+    let start = crate::sfdc::sf_datetime(sc.start_ms);
+    e.line(&Line::Start {
+        t_ms: 0,
+        scenario: &sc.id,
+        fixture: &sc.fixture,
+        seed: seed.0,
+        start: &start,
+        duration_ms: sc.duration_ms,
+        records: sc.records,
+    });
+    let mut world = World {
+        integrations: sc
+            .integrations
+            .iter()
+            .map(|&i| actors::Integration::new(&e, i))
+            .collect(),
+        humans: humans
+            .iter()
+            .enumerate()
+            .map(|(k, &u)| actors::Human::new(&e, k, u))
+            .collect(),
+        attack: attack::Attack::new(&e),
+        door: door::Door::new(&e),
+    };
+    for (k, i) in world.integrations.iter().enumerate() {
+        e.schedule(i.first_run_ms(&e), Task::Integration(k))?;
+    }
+    for (k, h) in world.humans.iter_mut().enumerate() {
+        let t = h.next_shift_ms(e.now_ms);
+        e.schedule(t, Task::Human(k))?;
+    }
+    for (k, s) in sc.attack.iter().enumerate() {
+        e.schedule(sc.start_ms + s.at_ms, Task::Attack(k))?;
+    }
+    for (k, a) in sc.response.iter().enumerate() {
+        if let crate::scenario::Trigger::At(t) = a.trigger {
+            world.door.trigger(&mut e, k, sc.start_ms + t)?;
+        }
+    }
+    e.schedule(sc.start_ms + sc.duration_ms, Task::End)?;
+
+    let mut tasks = 0u64;
+    while let Some(Reverse(q)) = e.queue.pop() {
+        tasks += 1;
+        if tasks > e.limits.max_tasks {
+            return Err(SimError::Limit {
+                name: "max_tasks",
+                limit: e.limits.max_tasks,
+                t_ms: e.t(),
+            });
+        }
+        if let Some(err) = e.io_error.take() {
+            return Err(SimError::Io(err));
+        }
+        e.now_ms = q.t_ms;
+        match q.task {
+            Task::End => break,
+            Task::Integration(k) => {
+                if let Some(next) = world.integrations[k].wake(&mut e)? {
+                    e.schedule(next, Task::Integration(k))?;
+                }
+            }
+            Task::Human(k) => {
+                if let Some(next) = world.humans[k].wake(&mut e)? {
+                    e.schedule(next, Task::Human(k))?;
+                }
+            }
+            Task::Attack(k) => {
+                let fired = world.attack.wake(&mut e, k)?;
+                for (step, t) in fired {
+                    world.door.on_first_success(&mut e, step, t)?;
+                }
+            }
+            Task::Action(k, attempt) => world.door.execute(&mut e, &world.attack, k, attempt)?,
+            Task::Deliver(d) => {
+                e.counts.telemetry_delivered += 1;
+                let t = e.t();
+                e.line(&Line::Deliver {
+                    t_ms: t,
+                    source: d.source,
+                    event_id: &d.event.event_identifier,
+                    emitted_ms: d.emitted_ms - e.sc.start_ms,
+                    skew_ms: d.skew_ms,
+                    duplicate: d.duplicate,
+                });
+            }
+        }
+    }
+    e.now_ms = e.now_ms.max(sc.start_ms + sc.duration_ms);
+    let undelivered = e
+        .queue
+        .iter()
+        .filter(|Reverse(q)| matches!(q.task, Task::Deliver(_)))
+        .count() as u64;
+    e.counts.telemetry_undelivered = undelivered;
+    let t = e.t();
+    e.line(&Line::End {
+        t_ms: t,
+        undelivered,
+    });
+    if let Some(err) = e.io_error.take() {
+        return Err(SimError::Io(err));
+    }
+    e.counts.run_log_lines = e.log.lines;
+    let injections = world.attack.injections(&e);
+    let actions = world.door.outcomes(&e);
+    let Engine {
+        log,
+        counts,
+        egress,
+        ..
+    } = e;
+    let digest = log.finish()?;
+    Ok(RunOutput {
+        summary: Summary {
+            scenario: sc.id.clone(),
+            title: sc.title.clone(),
+            fixture: sc.fixture.clone(),
+            seed: seed.0,
+            version: env!("CARGO_PKG_VERSION"),
+            start,
+            duration_ms: sc.duration_ms,
+            digest,
+            counts,
+            injections,
+            actions,
+            egress,
+        },
+    })
+}
+
+struct World {
+    integrations: Vec<actors::Integration>,
+    humans: Vec<actors::Human>,
+    attack: attack::Attack,
+    door: door::Door,
+}
+
+/// The human summary `run` prints.
+pub fn render_text(s: &Summary, wall_s: f64) -> String {
+    use std::fmt::Write;
+    let mut o = String::new();
+    let hours = s.duration_ms as f64 / 3_600_000.0;
+    let _ = writeln!(
+        o,
+        "leakdrill {} · {} · seed {} · {hours:.0}h simulated in {wall_s:.2} s",
+        s.version, s.scenario, s.seed
+    );
+    let c = &s.counts;
+    let _ = writeln!(
+        o,
+        "  {} API calls · {} telemetry events ({} delivered, {} dropped) · attacker {} ok / {} denied",
+        c.api_calls,
+        c.telemetry_events,
+        c.telemetry_delivered,
+        c.telemetry_dropped,
+        c.attacker_calls_ok,
+        c.attacker_calls_denied
+    );
+    if !s.injections.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n  {:<24} {:<22} {:>12} {:>12} {:>12} {:>10}",
+            "injection", "kind", "first ok", "last ok", "denied at", "exposed"
+        );
+        for i in &s.injections {
+            let _ = writeln!(
+                o,
+                "  {:<24} {:<22} {:>12} {:>12} {:>12} {:>10}",
+                i.id,
+                i.kind,
+                fmt_offset(i.first_success_ms),
+                fmt_offset(i.last_success_ms),
+                fmt_offset(i.first_denied_ms),
+                i.records_exposed
+            );
+        }
+    }
+    if !s.actions.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n  {:<24} {:<44} {:>12} {:>12} {:>8}",
+            "action", "target", "triggered", "effective", "attempts"
+        );
+        for a in &s.actions {
+            let _ = writeln!(
+                o,
+                "  {:<24} {:<44} {:>12} {:>12} {:>8}",
+                a.action,
+                a.target,
+                fmt_offset(a.triggered_ms),
+                fmt_offset(a.effective_ms),
+                a.attempts
+            );
+        }
+    }
+    let _ = writeln!(o, "\n  digest {}", s.digest);
+    o
+}
+
+/// `+1h 05m 10s` from a run offset in ms; `-` when absent.
+pub fn fmt_offset(ms: Option<i64>) -> String {
+    let Some(ms) = ms else { return "-".into() };
+    let s = ms / 1000;
+    let (h, m, sec) = (s / 3600, (s % 3600) / 60, s % 60);
+    if h > 0 {
+        format!("+{h}h{m:02}m{sec:02}s")
+    } else {
+        format!("+{m}m{sec:02}s")
+    }
+}
