@@ -9,4 +9,5 @@ mod lint;
 mod permissions;
 mod safety;
 mod serve;
+mod sim;
 mod support;

@@ -1,0 +1,326 @@
+//! `leakdrill run`: a multi-day breach replayed on a virtual clock,
+//! identically for a seed; whole-run invariants under random seeds and
+//! chaos; every scenario in `scenarios/` validates and its summary is
+//! pinned; broken scenario files get every error at once.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use leakdrill::scenario::{self, Scenario};
+use leakdrill::sim::{self, Limits, SimError, Summary};
+use proptest::prelude::*;
+use serde_json::Value;
+
+use crate::support::*;
+
+/// A `Write` the test can read back after the run.
+#[derive(Clone, Default)]
+struct Buf(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Buf {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().expect("buf").extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn load(path: &Path) -> Scenario {
+    scenario::load(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+fn small() -> Scenario {
+    load(&data("scenarios/small.yaml"))
+}
+
+/// Runs `sc`; the summary and the run log's lines as JSON.
+fn run(sc: Scenario, seed: u64) -> (Summary, Vec<Value>, Vec<u8>) {
+    let buf = Buf::default();
+    let out = sim::run(Arc::new(sc), seed, Limits::default(), Box::new(buf.clone()))
+        .unwrap_or_else(|e| panic!("run failed: {e}\n  reproduce: seed {seed}"));
+    let bytes = buf.0.lock().expect("buf").clone();
+    let lines = bytes
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).expect("run log line is JSON"))
+        .collect();
+    (out.summary, lines, bytes)
+}
+
+fn scenario_files() -> Vec<PathBuf> {
+    fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
+        let mut entries: Vec<_> = std::fs::read_dir(dir)
+            .expect("scenarios dir")
+            .map(|e| e.expect("entry").path())
+            .collect();
+        entries.sort();
+        for p in entries {
+            if p.is_dir() {
+                walk(&p, out);
+            } else if p.extension().is_some_and(|x| x == "yaml") {
+                out.push(p);
+            }
+        }
+    }
+    let mut v = Vec::new();
+    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), &mut v);
+    v
+}
+
+#[test]
+fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
+    let (a, _, bytes_a) = run(small(), 7);
+    let (b, _, bytes_b) = run(small(), 7);
+    assert_eq!(bytes_a, bytes_b, "run log differs for one seed");
+    assert_eq!(a.digest, b.digest);
+    let (c, _, _) = run(small(), 8);
+    assert_ne!(a.digest, c.digest, "seeds 7 and 8 gave the same run");
+}
+
+#[test]
+fn two_processes_write_identical_run_logs() {
+    let dirs = [tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp")];
+    let file = data("scenarios/small.yaml");
+    for d in &dirs {
+        let o = leakdrill(&[
+            "run",
+            file.to_str().expect("utf8"),
+            "--seed",
+            "5",
+            "--out",
+            d.path().to_str().expect("utf8"),
+        ]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(
+            stdout(&o).contains("reproduce: leakdrill run ") && stdout(&o).contains("--seed 5"),
+            "prints the reproduce command: {}",
+            stdout(&o)
+        );
+    }
+    let read = |d: &tempfile::TempDir, f: &str| std::fs::read(d.path().join(f)).expect("output");
+    assert_eq!(read(&dirs[0], "runlog.ndjson"), read(&dirs[1], "runlog.ndjson"));
+    let s: Value = serde_json::from_slice(&read(&dirs[0], "summary.json")).expect("json");
+    for key in ["scenario", "seed", "version", "digest", "counts", "injections"] {
+        assert!(s.get(key).is_some(), "summary.json lacks {key}");
+    }
+    for key in ["api_calls", "telemetry_events", "attacker_calls_ok", "attacker_calls_denied"] {
+        assert!(s["counts"][key].is_u64(), "counts.{key}");
+    }
+    assert_eq!(s["seed"], 5);
+}
+
+#[test]
+fn an_unrelated_integration_does_not_move_the_attack() {
+    let base = small();
+    let mut more = base.clone();
+    let extra = base
+        .org
+        .integrations
+        .iter()
+        .position(|i| i.id == "marketing-automation")
+        .expect("integration");
+    more.integrations.push(extra);
+    let attacker = |lines: &[Value]| -> Vec<(i64, String, u64)> {
+        lines
+            .iter()
+            .filter(|l| l["type"] == "request" && l["actor"].as_str().is_some_and(|a| a.starts_with("attacker:")))
+            .map(|l| {
+                (
+                    l["t_ms"].as_i64().expect("t"),
+                    l["path"].as_str().expect("path").to_owned(),
+                    l["status"].as_u64().expect("status"),
+                )
+            })
+            .collect()
+    };
+    let (a, la, _) = run(base, 3);
+    let (b, lb, _) = run(more, 3);
+    assert!(b.counts.api_calls > a.counts.api_calls, "the extra integration ran");
+    assert_eq!(attacker(&la), attacker(&lb));
+    let inj = |s: &Summary| {
+        s.injections
+            .iter()
+            .map(|i| (i.first_success_ms, i.last_success_ms, i.first_denied_ms, i.records_exposed))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(inj(&a), inj(&b));
+}
+
+#[test]
+fn containment_stops_the_attacker_and_the_log_records_both_ends() {
+    let (s, lines, _) = run(small(), 42);
+    let scrape = s.injections.iter().find(|i| i.id == "scrape").expect("scrape");
+    let first = scrape.first_success_ms.expect("the scrape succeeded");
+    let revoke = s.actions.iter().find(|a| a.action == "revoke_refresh_tokens").expect("action");
+    let effective = revoke.effective_ms.expect("revoke took effect");
+    assert_eq!(revoke.triggered_ms, Some(first));
+    assert_eq!(effective, first + 30 * 60_000, "after: 30m");
+    let denied = scrape.first_denied_ms.expect("the attacker was denied");
+    let last = scrape.last_success_ms.expect("last success");
+    assert!(last <= effective && effective <= denied, "{last} ≤ {effective} ≤ {denied}");
+    assert!(scrape.records_exposed > 0 && scrape.records_exposed <= scrape.records_read);
+    let phases: Vec<&str> = lines
+        .iter()
+        .filter(|l| l["type"] == "injection" && l["id"] == "scrape")
+        .filter_map(|l| l["phase"].as_str())
+        .collect();
+    assert_eq!(phases, ["start", "first_success", "first_denied", "end"]);
+}
+
+#[test]
+fn run_limits_are_typed_errors_naming_the_limit() {
+    let limits = Limits {
+        max_api_calls: 10,
+        ..Limits::default()
+    };
+    let err = sim::run(Arc::new(small()), 1, limits, Box::new(std::io::sink())).expect_err("limit");
+    match err {
+        SimError::Limit { name, limit, .. } => assert_eq!((name, limit), ("max_api_calls", 10)),
+        other => panic!("expected a limit error, got {other}"),
+    }
+}
+
+#[test]
+fn every_scenario_validates_and_its_summary_is_pinned() {
+    let files = scenario_files();
+    assert!(files.len() >= 12, "at least 12 scenarios, found {}", files.len());
+    let mut ids = std::collections::BTreeSet::new();
+    for f in files {
+        let sc = load(&f);
+        assert!(ids.insert(sc.id.clone()), "duplicate scenario id {}", sc.id);
+        let seed = sc.seed;
+        let (summary, _, _) = run(sc, seed);
+        let json = serde_json::to_string_pretty(&summary).expect("json");
+        insta::assert_snapshot!(format!("summary-{}", summary.scenario), json);
+    }
+}
+
+#[test]
+fn broken_scenarios_get_every_error_with_positions_and_hints() {
+    let o = leakdrill(&["validate", data("scenarios/broken.yaml").to_str().expect("utf8")]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o).replace(env!("CARGO_MANIFEST_DIR"), "");
+    insta::assert_snapshot!(err);
+}
+
+#[test]
+fn the_scenario_schema_is_json_schema_of_the_format() {
+    let o = leakdrill(&["scenario", "schema"]);
+    assert_eq!(code(&o), 0);
+    let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
+    for key in ["fixture", "start", "duration", "attack", "chaos", "response", "expect"] {
+        assert!(v["properties"].get(key).is_some(), "schema lacks {key}");
+    }
+}
+
+/// Scenario text with a random fault list, for the property test.
+fn with_chaos(faults: &[&str], seed_latency_m: u32) -> Scenario {
+    let text = std::fs::read_to_string(data("scenarios/small.yaml")).expect("read");
+    let text = text.replace("after: 30m", &format!("after: {seed_latency_m}m"));
+    let chaos = if faults.is_empty() {
+        String::new()
+    } else {
+        format!("chaos:\n{}\n", faults.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))
+    };
+    let text = text.replace("response:\n", &format!("{chaos}response:\n"));
+    scenario::load_str("small+chaos.yaml", &text, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+const FAULTS: &[&str] = &[
+    "{ kind: telemetry_delay, source: event_log_file, delay: 6h }",
+    "{ kind: telemetry_drop, source: realtime, rate: 0.3 }",
+    "{ kind: telemetry_duplicate, rate: 0.2 }",
+    "{ kind: telemetry_reorder, source: realtime, delay: 10m }",
+    "{ kind: siem_outage, at: 1h, for: 2h }",
+    "{ kind: containment_failure, action: revoke_refresh_tokens, failing_attempts: 2 }",
+    "{ kind: containment_latency, delay: 15m }",
+    "{ kind: server_errors, rate: 0.2, at: 30m, for: 1h }",
+    "{ kind: clock_skew, source: event_log_file, skew: -90s }",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+
+    /// Whatever the seed and the faults: no action before its trigger, no
+    /// telemetry delivered before it was emitted, one event per API call
+    /// the org answered, no attacker success after containment took effect,
+    /// and the run ends.
+    #[test]
+    fn whole_run_invariants(seed in any::<u64>(), picks in proptest::collection::vec(0..FAULTS.len(), 0..4), latency_m in 1u32..90) {
+        let faults: Vec<&str> = picks.iter().map(|&i| FAULTS[i]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
+        let sc = with_chaos(&faults, latency_m);
+        let (s, lines, _) = run(sc, seed);
+        let reproduce = format!("seed {seed}, faults {faults:?}, latency {latency_m}m");
+
+        // No action before its trigger (plus its latency).
+        for a in &s.actions {
+            if let (Some(t), Some(e)) = (a.triggered_ms, a.effective_ms) {
+                prop_assert!(e >= t, "action {} effective {e} before trigger {t} ({reproduce})", a.action);
+            }
+        }
+        // No telemetry delivered before it was emitted.
+        for l in lines.iter().filter(|l| l["type"] == "deliver") {
+            prop_assert!(l["t_ms"].as_i64() >= l["emitted_ms"].as_i64(), "{l} ({reproduce})");
+        }
+        // One event per request the org answered; faults answer without one.
+        let answered = lines.iter().filter(|l| l["type"] == "request" && l.get("fault").is_none()).count();
+        let emitted = lines.iter().filter(|l| l["type"] == "emit").count();
+        prop_assert_eq!(answered, emitted, "{}", reproduce);
+        prop_assert_eq!(s.counts.telemetry_events as usize, emitted);
+        // Once a token revoke or a freeze took effect, the attacker never
+        // succeeds again: revoked tokens stay revoked.
+        let contained = s.actions.iter().filter_map(|a| a.effective_ms).min();
+        if let Some(t) = contained {
+            let late_ok = lines.iter().filter(|l| {
+                l["type"] == "request"
+                    && l["actor"].as_str().is_some_and(|a| a.starts_with("attacker:"))
+                    && l["t_ms"].as_i64().is_some_and(|x| x > t)
+                    && l["status"].as_u64().is_some_and(|c| c < 400)
+            }).count();
+            prop_assert_eq!(late_ok, 0, "attacker succeeded after containment at {} ({})", t, reproduce);
+        }
+        // The run ends at its duration with an end line.
+        let last = lines.last().expect("lines");
+        prop_assert_eq!(&last["type"], "end");
+        prop_assert!(lines.iter().all(|l| l["t_ms"].as_i64().is_some_and(|t| t <= 12 * 3_600_000)));
+    }
+}
+
+#[test]
+fn the_server_path_and_the_simulator_path_give_the_same_bytes() {
+    use leakdrill::sfdc::{Method, Request};
+    let ip = "203.0.113.70".parse().expect("ip");
+    let (mut a, mut b) = (crate::api::fintech(300), crate::api::fintech(300));
+    let ta = crate::api::password_login(&mut a, "etl.", "warehouse-etl", ip).expect("login");
+    let tb = crate::api::password_login(&mut b, "etl.", "warehouse-etl", ip).expect("login");
+    assert_eq!(ta, tb);
+    let q = |soql: &str| {
+        let mut r = Request::new(Method::Get, "/services/data/v62.0/query")
+            .with_header("authorization", &format!("Bearer {ta}"))
+            .with_header("sforce-query-options", "batchSize=200")
+            .from_ip(ip);
+        r.query = format!("q={}", form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>());
+        r
+    };
+    let reqs = [
+        q("SELECT Id, FirstName, Email FROM Contact"),
+        q("SELECT Id, Name FROM FinancialAccount__c ORDER BY Name DESC LIMIT 5"),
+        q("SELECT Id FROM EventLogFile"),
+        q("SELECT Nope FROM Contact"),
+    ];
+    for (k, req) in reqs.iter().enumerate() {
+        let now = crate::api::NOW + k as i64 * 1000;
+        // The simulator: one call.
+        let (ra, ea) = a.handle(now, req);
+        // The server: state changes, then the page rendered separately.
+        let (mut rb, eb, page) = b.handle_split(now, req);
+        if let Some(p) = page {
+            p.render(&b.store, &mut rb.body);
+        }
+        assert_eq!(ra, rb, "request {k}");
+        assert_eq!(serde_json::to_string(&ea).ok(), serde_json::to_string(&eb).ok());
+    }
+}
