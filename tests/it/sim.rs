@@ -66,7 +66,10 @@ fn scenario_files() -> Vec<PathBuf> {
         }
     }
     let mut v = Vec::new();
-    walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"), &mut v);
+    walk(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios"),
+        &mut v,
+    );
     v
 }
 
@@ -82,7 +85,10 @@ fn the_same_seed_gives_the_same_bytes_and_another_seed_does_not() {
 
 #[test]
 fn two_processes_write_identical_run_logs() {
-    let dirs = [tempfile::tempdir().expect("tmp"), tempfile::tempdir().expect("tmp")];
+    let dirs = [
+        tempfile::tempdir().expect("tmp"),
+        tempfile::tempdir().expect("tmp"),
+    ];
     let file = data("scenarios/small.yaml");
     for d in &dirs {
         let o = leakdrill(&[
@@ -101,12 +107,27 @@ fn two_processes_write_identical_run_logs() {
         );
     }
     let read = |d: &tempfile::TempDir, f: &str| std::fs::read(d.path().join(f)).expect("output");
-    assert_eq!(read(&dirs[0], "runlog.ndjson"), read(&dirs[1], "runlog.ndjson"));
+    assert_eq!(
+        read(&dirs[0], "runlog.ndjson"),
+        read(&dirs[1], "runlog.ndjson")
+    );
     let s: Value = serde_json::from_slice(&read(&dirs[0], "summary.json")).expect("json");
-    for key in ["scenario", "seed", "version", "digest", "counts", "injections"] {
+    for key in [
+        "scenario",
+        "seed",
+        "version",
+        "digest",
+        "counts",
+        "injections",
+    ] {
         assert!(s.get(key).is_some(), "summary.json lacks {key}");
     }
-    for key in ["api_calls", "telemetry_events", "attacker_calls_ok", "attacker_calls_denied"] {
+    for key in [
+        "api_calls",
+        "telemetry_events",
+        "attacker_calls_ok",
+        "attacker_calls_denied",
+    ] {
         assert!(s["counts"][key].is_u64(), "counts.{key}");
     }
     assert_eq!(s["seed"], 5);
@@ -126,7 +147,12 @@ fn an_unrelated_integration_does_not_move_the_attack() {
     let attacker = |lines: &[Value]| -> Vec<(i64, String, u64)> {
         lines
             .iter()
-            .filter(|l| l["type"] == "request" && l["actor"].as_str().is_some_and(|a| a.starts_with("attacker:")))
+            .filter(|l| {
+                l["type"] == "request"
+                    && l["actor"]
+                        .as_str()
+                        .is_some_and(|a| a.starts_with("attacker:"))
+            })
             .map(|l| {
                 (
                     l["t_ms"].as_i64().expect("t"),
@@ -138,12 +164,22 @@ fn an_unrelated_integration_does_not_move_the_attack() {
     };
     let (a, la, _) = run(base, 3);
     let (b, lb, _) = run(more, 3);
-    assert!(b.counts.api_calls > a.counts.api_calls, "the extra integration ran");
+    assert!(
+        b.counts.api_calls > a.counts.api_calls,
+        "the extra integration ran"
+    );
     assert_eq!(attacker(&la), attacker(&lb));
     let inj = |s: &Summary| {
         s.injections
             .iter()
-            .map(|i| (i.first_success_ms, i.last_success_ms, i.first_denied_ms, i.records_exposed))
+            .map(|i| {
+                (
+                    i.first_success_ms,
+                    i.last_success_ms,
+                    i.first_denied_ms,
+                    i.records_exposed,
+                )
+            })
             .collect::<Vec<_>>()
     };
     assert_eq!(inj(&a), inj(&b));
@@ -152,15 +188,26 @@ fn an_unrelated_integration_does_not_move_the_attack() {
 #[test]
 fn containment_stops_the_attacker_and_the_log_records_both_ends() {
     let (s, lines, _) = run(small(), 42);
-    let scrape = s.injections.iter().find(|i| i.id == "scrape").expect("scrape");
+    let scrape = s
+        .injections
+        .iter()
+        .find(|i| i.id == "scrape")
+        .expect("scrape");
     let first = scrape.first_success_ms.expect("the scrape succeeded");
-    let revoke = s.actions.iter().find(|a| a.action == "revoke_refresh_tokens").expect("action");
+    let revoke = s
+        .actions
+        .iter()
+        .find(|a| a.action == "revoke_refresh_tokens")
+        .expect("action");
     let effective = revoke.effective_ms.expect("revoke took effect");
     assert_eq!(revoke.triggered_ms, Some(first));
     assert_eq!(effective, first + 30 * 60_000, "after: 30m");
     let denied = scrape.first_denied_ms.expect("the attacker was denied");
     let last = scrape.last_success_ms.expect("last success");
-    assert!(last <= effective && effective <= denied, "{last} ≤ {effective} ≤ {denied}");
+    assert!(
+        last <= effective && effective <= denied,
+        "{last} ≤ {effective} ≤ {denied}"
+    );
     assert!(scrape.records_exposed > 0 && scrape.records_exposed <= scrape.records_read);
     let phases: Vec<&str> = lines
         .iter()
@@ -186,7 +233,11 @@ fn run_limits_are_typed_errors_naming_the_limit() {
 #[test]
 fn every_scenario_validates_and_its_summary_is_pinned() {
     let files = scenario_files();
-    assert!(files.len() >= 12, "at least 12 scenarios, found {}", files.len());
+    assert!(
+        files.len() >= 12,
+        "at least 12 scenarios, found {}",
+        files.len()
+    );
     let mut ids = std::collections::BTreeSet::new();
     for f in files {
         let sc = load(&f);
@@ -200,7 +251,10 @@ fn every_scenario_validates_and_its_summary_is_pinned() {
 
 #[test]
 fn broken_scenarios_get_every_error_with_positions_and_hints() {
-    let o = leakdrill(&["validate", data("scenarios/broken.yaml").to_str().expect("utf8")]);
+    let o = leakdrill(&[
+        "validate",
+        data("scenarios/broken.yaml").to_str().expect("utf8"),
+    ]);
     assert_eq!(code(&o), 3);
     let err = stderr(&o).replace(env!("CARGO_MANIFEST_DIR"), "");
     insta::assert_snapshot!(err);
@@ -211,7 +265,9 @@ fn the_scenario_schema_is_json_schema_of_the_format() {
     let o = leakdrill(&["scenario", "schema"]);
     assert_eq!(code(&o), 0);
     let v: Value = serde_json::from_str(&stdout(&o)).expect("JSON");
-    for key in ["fixture", "start", "duration", "attack", "chaos", "response", "expect"] {
+    for key in [
+        "fixture", "start", "duration", "attack", "chaos", "response", "expect",
+    ] {
         assert!(v["properties"].get(key).is_some(), "schema lacks {key}");
     }
 }
@@ -223,7 +279,14 @@ fn with_chaos(faults: &[&str], seed_latency_m: u32) -> Scenario {
     let chaos = if faults.is_empty() {
         String::new()
     } else {
-        format!("chaos:\n{}\n", faults.iter().map(|f| format!("  - {f}")).collect::<Vec<_>>().join("\n"))
+        format!(
+            "chaos:\n{}\n",
+            faults
+                .iter()
+                .map(|f| format!("  - {f}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
     };
     let text = text.replace("response:\n", &format!("{chaos}response:\n"));
     scenario::load_str("small+chaos.yaml", &text, None).unwrap_or_else(|e| panic!("{e}"))
@@ -302,7 +365,10 @@ fn the_server_path_and_the_simulator_path_give_the_same_bytes() {
             .with_header("authorization", &format!("Bearer {ta}"))
             .with_header("sforce-query-options", "batchSize=200")
             .from_ip(ip);
-        r.query = format!("q={}", form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>());
+        r.query = format!(
+            "q={}",
+            form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
+        );
         r
     };
     let reqs = [
@@ -321,6 +387,9 @@ fn the_server_path_and_the_simulator_path_give_the_same_bytes() {
             p.render(&b.store, &mut rb.body);
         }
         assert_eq!(ra, rb, "request {k}");
-        assert_eq!(serde_json::to_string(&ea).ok(), serde_json::to_string(&eb).ok());
+        assert_eq!(
+            serde_json::to_string(&ea).ok(),
+            serde_json::to_string(&eb).ok()
+        );
     }
 }
