@@ -457,7 +457,8 @@ impl Parser<'_> {
             });
         }
         self.expect_kw("FROM")?;
-        let (object, object_pos) = self.ident()?;
+        // Object names may be keywords: `SELECT Id FROM Order ORDER BY …`.
+        let (object, object_pos) = self.ident_any()?;
         // Optional alias is not supported; an identifier here is an error below.
         let mut q = Query {
             select,
@@ -821,6 +822,7 @@ mod tests {
             "SELECT Id,CreatedDate,LogDate,LogFile FROM EventLogFile WHERE CreatedDate > 2024-01-01T00:00:00.000Z AND Interval = 'Hourly' AND EventType = 'Login' ORDER BY CreatedDate ASC NULLS FIRST, Id ASC",
             "SELECT Contact__r.Email FROM FinancialAccount__c WHERE Balance__c > 1000.5 AND CreatedDate = LAST_N_DAYS:30 AND Name != null",
             "SELECT Id FROM Contact WHERE Name = 'O\\'Brien' AND IsDeleted = false ALL ROWS",
+            "SELECT Id, Status FROM Order ORDER BY Status LIMIT 5",
         ] {
             parse(q).unwrap_or_else(|e| panic!("{q}: {}", caret_message(q, e.pos, &e.message)));
         }

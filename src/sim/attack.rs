@@ -313,6 +313,12 @@ impl Attack {
                         None => Phase::Scrape(0, None),
                     };
                     Some(pace(&mut self.steps[i], e.now_ms))
+                } else if r.resp.status >= 500
+                    || r.resp.error_code().as_deref() == Some("REQUEST_LIMIT_EXCEEDED")
+                {
+                    // Transient: try the same page again later.
+                    self.steps[i].phase = Phase::Scrape(oi, url);
+                    Some(pace(&mut self.steps[i], e.now_ms))
                 } else if r.resp.status == 401 && self.remint(e, i, *session, &ua, &mut fired)? {
                     self.steps[i].phase = Phase::Scrape(oi, url);
                     Some(quick(&mut self.steps[i], e.now_ms))
@@ -398,7 +404,9 @@ impl Attack {
                         return Ok(fired);
                     }
                 };
-                if self.account(e, i, &r, &mut fired) {
+                let ok = self.account(e, i, &r, &mut fired);
+                // An object the user cannot query is skipped, not the end.
+                if ok || (r.resp.status == 400 && matches!(next, Phase::BulkCreate(_))) {
                     self.steps[i].phase = next;
                     Some(quick(&mut self.steps[i], e.now_ms))
                 } else {
