@@ -181,7 +181,9 @@ impl Attack {
         } else {
             st.calls_denied += 1;
             e.counts.attacker_calls_denied += 1;
-            if st.first_denied_ms.is_none() {
+            // Transient server trouble is not a denial of access.
+            let transient = r.resp.status >= 500;
+            if st.first_denied_ms.is_none() && !transient {
                 st.first_denied_ms = Some(t);
                 let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
                 let code = r
@@ -239,6 +241,7 @@ impl Attack {
             StepKind::CredentialLeak { .. } => {
                 self.steps[i].leaked = true;
                 self.steps[i].first_success_ms = Some(t);
+                fired.push((i, e.now_ms));
                 self.steps[i].phase = Phase::Done;
                 None
             }
