@@ -294,7 +294,7 @@ impl Attack {
                     return Ok(fired);
                 };
                 let path = url.clone().unwrap_or_else(|| {
-                    let f = select_list(e, *session, obj, fields, &self.steps[*session].session);
+                    let f = select_list(e, obj, fields, &self.steps[*session].session);
                     query_path(&format!("SELECT {f} FROM {obj}"))
                 });
                 let r = e.call(
@@ -349,8 +349,7 @@ impl Attack {
                             self.end(e, i, "exhausted");
                             return Ok(fired);
                         };
-                        let f =
-                            select_list(e, *session, obj, fields, &self.steps[*session].session);
+                        let f = select_list(e, obj, fields, &self.steps[*session].session);
                         let body = serde_json::json!({"operation": "query", "query": format!("SELECT {f} FROM {obj}")});
                         let r = e.call(
                             who,
@@ -695,13 +694,7 @@ fn soql_escape(s: &str) -> String {
 
 /// The SELECT list a step reads: named fields, or every field the
 /// session's user can see (as an attacker learns from describe).
-fn select_list(
-    e: &Engine,
-    _session: usize,
-    obj: &str,
-    fields: &Fields,
-    s: &Option<Session>,
-) -> String {
+fn select_list(e: &Engine, obj: &str, fields: &Fields, s: &Option<Session>) -> String {
     match fields {
         Fields::Named(f) => {
             let mut v = vec!["Id".to_owned()];

@@ -101,23 +101,17 @@ impl Door {
         Ok(())
     }
 
+    /// The action's target with the step's user and app filled in.
     fn target_label(e: &Engine, attack: &Attack, k: usize) -> String {
         let a = &e.sc.response[k];
         let (user, app) = Self::resolve(e, attack, k);
-        let mut parts = Vec::new();
-        if let Some(s) = a.target.step {
-            parts.push(format!("step:{}", e.sc.attack[s].id));
-        }
-        if let Some(u) = user {
-            parts.push(format!("user:{}", e.sc.org.users[u].username));
-        }
-        if let Some(p) = app {
-            parts.push(format!("app:{}", e.sc.org.connected_apps[p].name));
-        }
-        if let Some(ps) = &a.target.permission_set {
-            parts.push(format!("permission_set:{ps}"));
-        }
-        parts.join(" ")
+        label(
+            e,
+            a.target.step,
+            user,
+            app,
+            a.target.permission_set.as_deref(),
+        )
     }
 
     fn resolve(e: &Engine, attack: &Attack, k: usize) -> (Option<usize>, Option<usize>) {
@@ -410,18 +404,37 @@ impl Door {
     }
 }
 
+/// The action's target as the script names it.
 fn describe_target(e: &Engine, a: &crate::scenario::Action) -> String {
+    let t = &a.target;
+    label(
+        e,
+        t.step,
+        t.user,
+        t.connected_app,
+        t.permission_set.as_deref(),
+    )
+}
+
+/// `step:… user:… app:… permission_set:…`, the parts that are known.
+fn label(
+    e: &Engine,
+    step: Option<usize>,
+    user: Option<usize>,
+    app: Option<usize>,
+    permission_set: Option<&str>,
+) -> String {
     let mut parts = Vec::new();
-    if let Some(s) = a.target.step {
+    if let Some(s) = step {
         parts.push(format!("step:{}", e.sc.attack[s].id));
     }
-    if let Some(u) = a.target.user {
+    if let Some(u) = user {
         parts.push(format!("user:{}", e.sc.org.users[u].username));
     }
-    if let Some(p) = a.target.connected_app {
+    if let Some(p) = app {
         parts.push(format!("app:{}", e.sc.org.connected_apps[p].name));
     }
-    if let Some(ps) = &a.target.permission_set {
+    if let Some(ps) = permission_set {
         parts.push(format!("permission_set:{ps}"));
     }
     parts.join(" ")
