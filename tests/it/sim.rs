@@ -309,8 +309,8 @@ proptest! {
 
     /// Whatever the seed and the faults: no action before its trigger, no
     /// telemetry delivered before it was emitted, one event per API call
-    /// the org answered, no attacker success after containment took effect,
-    /// and the run ends.
+    /// the org answered, no attacker success after the refresh token was
+    /// revoked, no new grant for a frozen user, and the run ends.
     #[test]
     fn whole_run_invariants(seed in any::<u64>(), picks in proptest::collection::vec(0..FAULTS.len(), 0..4), latency_m in 1u32..90) {
         let faults: Vec<&str> = picks.iter().map(|&i| FAULTS[i]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
@@ -333,17 +333,26 @@ proptest! {
         let emitted = lines.iter().filter(|l| l["type"] == "emit").count();
         prop_assert_eq!(answered, emitted, "{}", reproduce);
         prop_assert_eq!(s.counts.telemetry_events as usize, emitted);
-        // Once a token revoke or a freeze took effect, the attacker never
-        // succeeds again: revoked tokens stay revoked.
-        let contained = s.actions.iter().filter_map(|a| a.effective_ms).min();
-        if let Some(t) = contained {
-            let late_ok = lines.iter().filter(|l| {
+        // Once the refresh token is revoked (which kills the access tokens
+        // minted from it), the attacker never succeeds again.
+        let attacker_ok_after = |t: i64, path: Option<&str>| {
+            lines.iter().filter(|l| {
                 l["type"] == "request"
                     && l["actor"].as_str().is_some_and(|a| a.starts_with("attacker:"))
                     && l["t_ms"].as_i64().is_some_and(|x| x > t)
                     && l["status"].as_u64().is_some_and(|c| c < 400)
-            }).count();
-            prop_assert_eq!(late_ok, 0, "attacker succeeded after containment at {} ({})", t, reproduce);
+                    && path.is_none_or(|p| l["path"] == p)
+            }).count()
+        };
+        let effective = |name: &str| s.actions.iter().find(|a| a.action == name).and_then(|a| a.effective_ms);
+        if let Some(t) = effective("revoke_refresh_tokens") {
+            prop_assert_eq!(attacker_ok_after(t, None), 0, "attacker succeeded after the revoke at {} ({})", t, reproduce);
+        }
+        // A freeze refuses every new login or grant; tokens already issued
+        // keep working (Salesforce leaves this undocumented; the mock's
+        // default, see the reference §11), so only grants are checked.
+        if let Some(t) = effective("freeze_user") {
+            prop_assert_eq!(attacker_ok_after(t, Some("/services/oauth2/token")), 0, "grant after the freeze at {} ({})", t, reproduce);
         }
         // The run ends at its duration with an end line.
         let last = lines.last().expect("lines");
