@@ -180,6 +180,33 @@ pub struct RawStep {
     /// credential_stuffing: failed attempts per user before the last try.
     #[serde(default)]
     pub attempts: Option<Spanned<u32>>,
+    /// session_hijack: the user whose browser session is stolen.
+    #[serde(default)]
+    pub victim: Option<Spanned<String>>,
+    /// webhook_exfil, pii_logging, cross_border_transfer: the fixture
+    /// integration whose data flow is tampered with.
+    #[serde(default)]
+    pub integration: Option<Spanned<String>>,
+    /// webhook_exfil, pii_logging, cross_border_transfer: where the data
+    /// goes instead (defaults: a look-alike of the integration's endpoint;
+    /// its log sink).
+    #[serde(default)]
+    pub endpoint: Option<Spanned<RawEndpoint>>,
+    /// sandbox_refresh: the fixture sandbox refreshed from production.
+    #[serde(default)]
+    pub sandbox: Option<Spanned<String>>,
+}
+
+/// A third-party endpoint that receives data.
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawEndpoint {
+    /// `http://…` or `https://…`; a `.example`/`.test`/`.invalid` host.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
+    /// ISO 3166 alpha-2 country the endpoint processes data in.
+    #[serde(default)]
+    pub country: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -193,6 +220,11 @@ pub enum StepKindName {
     BulkExport,
     PermissionEscalation,
     CredentialStuffing,
+    SessionHijack,
+    WebhookExfil,
+    PiiLogging,
+    CrossBorderTransfer,
+    SandboxRefresh,
 }
 
 impl StepKindName {
@@ -206,6 +238,11 @@ impl StepKindName {
             Self::BulkExport => "bulk_export",
             Self::PermissionEscalation => "permission_escalation",
             Self::CredentialStuffing => "credential_stuffing",
+            Self::SessionHijack => "session_hijack",
+            Self::WebhookExfil => "webhook_exfil",
+            Self::PiiLogging => "pii_logging",
+            Self::CrossBorderTransfer => "cross_border_transfer",
+            Self::SandboxRefresh => "sandbox_refresh",
         }
     }
 
@@ -220,6 +257,11 @@ impl StepKindName {
             Self::BulkExport => &["session", "objects", "fields"],
             Self::PermissionEscalation => &["session", "permission_set", "user"],
             Self::CredentialStuffing => &["users", "attempts", "from", "pace", "credential"],
+            Self::SessionHijack => &["victim", "from"],
+            Self::WebhookExfil | Self::PiiLogging | Self::CrossBorderTransfer => {
+                &["integration", "endpoint", "until"]
+            }
+            Self::SandboxRefresh => &["sandbox"],
         }
     }
 }
@@ -444,6 +486,9 @@ pub struct RawTarget {
     pub step: Option<Spanned<String>>,
     #[serde(default)]
     pub permission_set: Option<Spanned<String>>,
+    /// block_egress: the endpoint host to refuse.
+    #[serde(default)]
+    pub host: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -463,6 +508,9 @@ pub enum ActionKind {
     BlockConnectedApp,
     /// `DELETE PermissionSetAssignment`.
     RemovePermissionSet,
+    /// Refuse an endpoint host at the egress proxy (a deny rule outside
+    /// Salesforce): the target's `host`, or a data-flow step's endpoint.
+    BlockEgress,
 }
 
 impl ActionKind {
@@ -475,6 +523,7 @@ impl ActionKind {
             Self::DeactivateUser => "deactivate_user",
             Self::BlockConnectedApp => "block_connected_app",
             Self::RemovePermissionSet => "remove_permission_set",
+            Self::BlockEgress => "block_egress",
         }
     }
 }
@@ -607,6 +656,22 @@ pub enum StepKind {
         /// A leak step whose password the last attempt uses (a hit).
         hit: Option<usize>,
     },
+    /// A person's browser session id stolen (infostealer, XSS) and replayed
+    /// by the attacker from their own network and user agent.
+    SessionHijack {
+        victim: usize,
+    },
+    /// An integration's outbound data flow sent to `url` while the step
+    /// lasts (webhook_exfil, pii_logging, cross_border_transfer).
+    DataFlow {
+        integration: usize,
+        url: String,
+        country: String,
+    },
+    /// A sandbox refreshed from production (index into `org.sandboxes`).
+    SandboxRefresh {
+        sandbox: usize,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -645,6 +710,8 @@ pub struct Target {
     pub connected_app: Option<usize>,
     pub step: Option<usize>,
     pub permission_set: Option<String>,
+    /// block_egress: a host name (lower case).
+    pub host: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -932,7 +999,7 @@ impl V<'_> {
         let org = org?;
 
         let (integrations, humans) = self.traffic(&raw.traffic, &org);
-        let attack = self.steps(&raw.attack, &org, duration);
+        let attack = self.steps(&raw.attack, &org, duration, &integrations);
         let chaos = self.faults(&raw.chaos, duration);
         let response = self.actions(&raw.response, &org, &raw.attack, duration);
         let expect = raw
@@ -1067,6 +1134,7 @@ impl V<'_> {
         raw: &[Checked<RawStep>],
         org: &Org,
         duration_ms: i64,
+        traffic: &[usize],
     ) -> Option<Vec<Step>> {
         let mut ok = true;
         let ids: Vec<Option<(&str, StepKindName)>> = raw
@@ -1110,6 +1178,10 @@ impl V<'_> {
             let present = {
                 let mut p = present.to_vec();
                 p.push(("attempts", s.attempts.as_ref().map(|x| x.loc)));
+                p.push(("victim", s.victim.as_ref().map(|x| x.loc)));
+                p.push(("integration", s.integration.as_ref().map(|x| x.loc)));
+                p.push(("endpoint", s.endpoint.as_ref().map(|x| x.loc)));
+                p.push(("sandbox", s.sandbox.as_ref().map(|x| x.loc)));
                 p
             };
             for (key, loc) in &present {
@@ -1177,7 +1249,11 @@ impl V<'_> {
                     );
                 }
             };
-            let session_kinds = [StepKindName::OauthRefresh, StepKindName::PasswordLogin];
+            let session_kinds = [
+                StepKindName::OauthRefresh,
+                StepKindName::PasswordLogin,
+                StepKindName::SessionHijack,
+            ];
             let session = |v: &mut Self| -> Option<usize> {
                 need(v, "session", s.session.is_some());
                 s.session.as_ref().and_then(|r| {
@@ -1185,7 +1261,7 @@ impl V<'_> {
                         v,
                         r,
                         &session_kinds,
-                        "a login (`oauth_refresh` or `password_login`)",
+                        "a login (`oauth_refresh`, `password_login` or `session_hijack`)",
                     )
                 })
             };
@@ -1424,12 +1500,34 @@ impl V<'_> {
                         hit,
                     })
                 }
+                StepKindName::SessionHijack => {
+                    need(self, "victim", s.victim.is_some());
+                    s.victim
+                        .as_ref()
+                        .and_then(|u| {
+                            self.lookup(u, "user", org.users.iter().map(|x| x.username.as_str()))
+                        })
+                        .map(|victim| StepKind::SessionHijack { victim })
+                }
+                StepKindName::WebhookExfil
+                | StepKindName::PiiLogging
+                | StepKindName::CrossBorderTransfer => self.data_flow(s, kind, org, traffic),
+                StepKindName::SandboxRefresh => {
+                    need(self, "sandbox", s.sandbox.is_some());
+                    s.sandbox
+                        .as_ref()
+                        .and_then(|b| {
+                            self.lookup(b, "sandbox", org.sandboxes.iter().map(|x| x.name.as_str()))
+                        })
+                        .map(|sandbox| StepKind::SandboxRefresh { sandbox })
+                }
             };
             let needs_from = matches!(
                 kind,
                 StepKindName::OauthRefresh
                     | StepKindName::PasswordLogin
                     | StepKindName::CredentialStuffing
+                    | StepKindName::SessionHijack
             );
             let from = self.origin(&s.from, org, s.kind.loc, needs_from);
             match step_kind {
@@ -1446,6 +1544,137 @@ impl V<'_> {
             }
         }
         ok.then_some(out)
+    }
+
+    /// webhook_exfil, pii_logging, cross_border_transfer: the integration
+    /// and where its data goes instead.
+    fn data_flow(
+        &mut self,
+        s: &RawStep,
+        kind: StepKindName,
+        org: &Org,
+        traffic: &[usize],
+    ) -> Option<StepKind> {
+        let Some(name) = &s.integration else {
+            self.err(
+                s.kind.loc,
+                format!("a `{}` step needs `integration`", kind.as_str()),
+                "the id of a fixture integration",
+            );
+            return None;
+        };
+        let k = self.lookup(
+            name,
+            "integration",
+            org.integrations.iter().map(|x| x.id.as_str()),
+        )?;
+        let integ = &org.integrations[k];
+        if !traffic.contains(&k) {
+            self.err(
+                name.loc,
+                format!("integration `{}` does not run in this scenario", integ.id),
+                "add it to `traffic.integrations` (or use `all`): its data flow is what the step tampers with",
+            );
+        }
+        let ep = s.endpoint.as_ref();
+        let url_given = ep.and_then(|e| e.value.url.as_ref());
+        let country_given = ep.and_then(|e| e.value.country.as_ref());
+        let at = ep.map_or(s.kind.loc, |e| e.loc);
+        // The integration's own endpoint for this kind of flow.
+        let own = match kind {
+            StepKindName::PiiLogging => integ.log_sink.as_ref(),
+            _ => integ.sends_to.as_ref(),
+        };
+        let url = match (kind, url_given, own) {
+            (_, Some(u), _) => Some(u.value.clone()),
+            (StepKindName::WebhookExfil, None, Some(to)) => Some(lookalike(&to.url)),
+            (_, None, Some(to)) => Some(to.url.clone()),
+            (StepKindName::PiiLogging, None, None) => {
+                self.err(
+                    at,
+                    format!("integration `{}` has no log sink", integ.id),
+                    "give `endpoint: { url, country }` for the sink it starts logging to",
+                );
+                None
+            }
+            (_, None, None) => {
+                self.err(
+                    at,
+                    format!("integration `{}` sends no data anywhere", integ.id),
+                    "give `endpoint: { url, country }`, or pick an integration with `sends_to`",
+                );
+                None
+            }
+        };
+        let url_loc = url_given.map_or(at, |u| u.loc);
+        let url = url.filter(|url| match crate::fixture::endpoint_host(url) {
+            Err(why) => {
+                self.err(url_loc, format!("`{url}` is not a usable endpoint URL: {why}"), "for example http://hooks.vendor-lookalike.example/ingest");
+                false
+            }
+            Ok(h) if !crate::fixture::is_reserved_domain(&h) => {
+                self.err(url_loc, format!("endpoint host `{h}` is not a reserved test domain"), "synthetic endpoints must use .example, .test, example.com/net/org or .invalid names, so no real service can receive data");
+                false
+            }
+            Ok(_) => true,
+        });
+        let country = match (country_given, own) {
+            (Some(c), _) => {
+                let ok = c.value.len() == 2 && c.value.bytes().all(|b| b.is_ascii_uppercase());
+                if !ok {
+                    self.err(
+                        c.loc,
+                        format!("`{}` is not an ISO 3166 alpha-2 country code", c.value),
+                        "for example US, DE, SG",
+                    );
+                }
+                ok.then(|| c.value.clone())
+            }
+            (None, Some(to)) => Some(to.country.clone()),
+            // Without a URL the missing endpoint was reported already.
+            (None, None) if url_given.is_none() => None,
+            (None, None) => {
+                self.err(
+                    at,
+                    "the endpoint needs a `country`",
+                    "the ISO 3166 alpha-2 country it processes data in, e.g. US",
+                );
+                None
+            }
+        };
+        let (url, country) = (url?, country?);
+        if kind == StepKindName::CrossBorderTransfer {
+            match &integ.residency {
+                None => {
+                    self.err(name.loc, format!("integration `{}` has no residency rule, so no transfer is cross-border", integ.id), "pick an integration with `residency`, or use `webhook_exfil`");
+                    return None;
+                }
+                Some(r) if r.contains(&country) => {
+                    self.err(
+                        country_given.map_or(at, |c| c.loc),
+                        format!("{country} is inside integration `{}`'s residency", integ.id),
+                        "choose a country outside its `residency` list",
+                    );
+                    return None;
+                }
+                Some(_) => {}
+            }
+        }
+        if kind == StepKindName::WebhookExfil
+            && integ.sends_to.as_ref().is_some_and(|to| to.url == url)
+        {
+            self.err(
+                url_loc,
+                "that is the integration's own endpoint",
+                "exfiltration goes somewhere else: leave `url` out for a look-alike host",
+            );
+            return None;
+        }
+        Some(StepKind::DataFlow {
+            integration: k,
+            url,
+            country,
+        })
     }
 
     fn secret(&mut self, sec: &RawSecret, loc: Loc, org: &Org) -> Option<Secret> {
@@ -1636,13 +1865,58 @@ impl V<'_> {
                     )
                     .map(|_| p.value.clone())
                 }),
+                host: t
+                    .host
+                    .as_ref()
+                    .map(|h| h.value.trim_end_matches('.').to_ascii_lowercase()),
             };
-            if t.user.is_none() && t.connected_app.is_none() && t.step.is_none() {
+            if t.user.is_none() && t.connected_app.is_none() && t.step.is_none() && t.host.is_none()
+            {
                 self.err(
                     a.target.loc,
                     "the target names nobody",
-                    "give `user`, `connected_app` or `step`",
+                    "give `user`, `connected_app`, `step` or `host`",
                 );
+            }
+            if let Some(h) = &t.host {
+                if a.action.value != ActionKind::BlockEgress {
+                    self.err(
+                        h.loc,
+                        format!("`host` does not apply to `{}`", a.action.value.as_str()),
+                        "only `block_egress` takes a host",
+                    );
+                } else if h.value.contains(['/', ':', '@']) {
+                    self.err(
+                        h.loc,
+                        format!("`{}` is a URL, not a host name", h.value),
+                        "give the bare host, e.g. events.example",
+                    );
+                } else if !crate::fixture::is_reserved_domain(&h.value) {
+                    self.err(
+                        h.loc,
+                        format!(
+                            "`{}` is not a host name under a reserved test domain",
+                            h.value
+                        ),
+                        "a bare host such as hooks.vendor-lookalike.example",
+                    );
+                }
+            }
+            if a.action.value == ActionKind::BlockEgress && t.host.is_none() {
+                let flow_step = target
+                    .step
+                    .and_then(|k| steps.iter().filter_map(|c| c.value.as_ref()).nth(k))
+                    .is_some_and(|s| {
+                        matches!(
+                            s.kind.value,
+                            StepKindName::WebhookExfil
+                                | StepKindName::PiiLogging
+                                | StepKindName::CrossBorderTransfer
+                        )
+                    });
+                if !flow_step {
+                    self.err(a.target.loc, "`block_egress` needs a `host`, or a `step` that sends data to an endpoint", "e.g. `target: { host: events.marketing-autornation.example }` or `target: { step: exfil }` for a webhook_exfil step");
+                }
             }
             if a.action.value == ActionKind::RemovePermissionSet && t.permission_set.is_none() {
                 self.err(
@@ -1670,9 +1944,63 @@ impl V<'_> {
     }
 }
 
+/// A look-alike of `url`'s host, as typosquatters register them: `m` → `rn`
+/// in the first label that has one, else `l` → `1`, `o` → `0`, else a
+/// `-secure` suffix on the first label; the scheme becomes plaintext
+/// `http://` and the path is kept.
+pub fn lookalike(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let (host, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    let labels: Vec<&str> = host.split('.').collect();
+    let n = labels.len().saturating_sub(1).max(1);
+    let mut out: Vec<String> = labels.iter().map(|l| l.to_string()).collect();
+    let swapped = [("m", "rn"), ("l", "1"), ("o", "0")]
+        .iter()
+        .any(|(from, to)| {
+            (0..n.min(out.len())).rev().any(|i| {
+                if out[i].contains(from) {
+                    out[i] = out[i].replacen(from, to, 1);
+                    true
+                } else {
+                    false
+                }
+            })
+        });
+    if !swapped && let Some(first) = out.first_mut() {
+        first.push_str("-secure");
+    }
+    format!("http://{}{path}", out.join("."))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn lookalikes_are_typosquats_of_the_host_over_plaintext() {
+        assert_eq!(
+            lookalike("http://events.marketing-automation.example/salesforce/hooks"),
+            "http://events.rnarketing-automation.example/salesforce/hooks"
+        );
+        assert_eq!(
+            lookalike("https://orders.fulfilment-partner.example/api/notify"),
+            "http://orders.fulfilrnent-partner.example/api/notify"
+        );
+        assert_eq!(
+            lookalike("https://abc.example"),
+            "http://abc-secure.example"
+        );
+        for u in [
+            "http://a.example/x",
+            "https://hooks.vendor.test/",
+            "http://x.y.z.invalid",
+        ] {
+            let l = lookalike(u);
+            assert_ne!(l, u);
+            let h = crate::fixture::endpoint_host(&l).expect("a URL");
+            assert!(crate::fixture::is_reserved_domain(&h), "{l}");
+        }
+    }
 
     #[test]
     fn durations() {

@@ -12,7 +12,7 @@ use rand::RngExt;
 use serde_json::Value;
 
 use super::{ActorId, Engine, Reply, SimError};
-use crate::model::{IntegrationKind, Schedule, UserKind};
+use crate::model::{Classification, FieldType, IntegrationKind, Schedule, UserKind};
 use crate::scenario::Scenario;
 use crate::seed::Rng;
 use crate::sfdc::{Method, Request};
@@ -179,6 +179,9 @@ enum Phase {
     BulkResults(usize, String, Option<String>),
     /// Event log files to download.
     LogFiles(Vec<String>),
+    /// A sync writes one change back before reading (order status from
+    /// the commerce platform, payroll status, …).
+    Write,
 }
 
 /// One fixture integration, run on its schedule.
@@ -196,8 +199,14 @@ pub struct Integration {
     /// SystemModstamp / LogDate watermark of the last completed run.
     watermark_ms: i64,
     run_rows: u64,
+    /// Ids read this run, kept only while a tampered flow uses this
+    /// integration (the records that flow exposes).
+    run_ids: std::collections::BTreeSet<String>,
     seen_files: std::collections::BTreeSet<String>,
     tz: jiff::tz::TimeZone,
+    /// For syncs: an object, a non-sensitive field the integration user may
+    /// edit, and the values it takes.
+    write: Option<(String, String, Vec<Value>)>,
 }
 
 impl Integration {
@@ -242,8 +251,12 @@ impl Integration {
             phase: Phase::Idle,
             watermark_ms: sc.start_ms - DAY_MS,
             run_rows: 0,
+            run_ids: Default::default(),
             seen_files: Default::default(),
             tz: time_zone(&sc.org.time_zone),
+            write: (i.kind == IntegrationKind::Sync)
+                .then(|| write_target(sc, i, user))
+                .flatten(),
         }
     }
 
@@ -346,8 +359,11 @@ impl Integration {
                 return Ok(Some(next));
             }
             self.run_rows = 0;
+            self.run_ids.clear();
+            let writes = self.write.is_some();
             self.phase = match spec.kind {
                 _ if spec.objects.is_empty() => Phase::LogFiles(Vec::new()),
+                IntegrationKind::Sync if writes => Phase::Write,
                 IntegrationKind::BulkExtract => Phase::BulkCreate(0),
                 _ => Phase::Query(0, None),
             };
@@ -365,6 +381,28 @@ impl Integration {
         let phase = std::mem::replace(&mut self.phase, Phase::Idle);
         let (reply, next) = match phase {
             Phase::Idle => return Ok(Some(self.finish(e))),
+            Phase::Write => {
+                let (obj, field, values) = self.write.clone().unwrap_or_default();
+                let id = self.pick_id(e, &obj);
+                let value = match values.len() {
+                    0 => Value::Null,
+                    n => values[self.rng.random_range(0..n)].clone(),
+                };
+                let body = serde_json::json!({ field: value });
+                let r = e.call(
+                    who,
+                    request(
+                        Method::Patch,
+                        &format!("{API}/sobjects/{obj}/{id}"),
+                        tok,
+                        self.ip,
+                        self.ua,
+                    )
+                    .with_header("content-type", "application/json")
+                    .with_body(body.to_string()),
+                )?;
+                (r, Phase::Query(0, None))
+            }
             Phase::LogFiles(mut pending) => {
                 if let Some(id) = pending.pop() {
                     let r = e.call(
@@ -500,6 +538,13 @@ impl Integration {
             }
         };
         self.run_rows += reply.rows();
+        if let Some(ev) = &reply.event
+            && e.flows
+                .iter()
+                .any(|f| f.active && f.integration == self.idx)
+        {
+            self.run_ids.extend(ev.records.iter().cloned());
+        }
         if reply.resp.status == 401 {
             // Session expired or revoked: log in again, redo this run later.
             self.token = None;
@@ -530,10 +575,20 @@ impl Integration {
         self.phase = Phase::Idle;
         let spec = self.spec(e).clone();
         let who = ActorId::Integration(self.k);
-        for ep in [&spec.sends_to, &spec.log_sink].into_iter().flatten() {
-            if self.run_rows > 0 {
+        let flows: Vec<usize> = (0..e.flows.len())
+            .filter(|&j| e.flows[j].active && e.flows[j].integration == self.idx)
+            .collect();
+        if self.run_rows > 0 {
+            for ep in [&spec.sends_to, &spec.log_sink].into_iter().flatten() {
+                // A tampered flow to the same URL replaces the usual send.
+                if flows.iter().any(|&j| e.flows[j].url == ep.url) {
+                    continue;
+                }
                 let classes: Vec<&str> = ep.carries.iter().map(|c| c.as_str()).collect();
-                e.egress(who, &ep.url, &ep.country, self.run_rows, &classes);
+                e.egress(who, &ep.url, &ep.country, self.run_rows, &classes, None);
+            }
+            for j in flows {
+                e.flow_send(who, j, self.run_rows, &self.run_ids);
             }
         }
         self.watermark_ms = e.now_ms;
@@ -542,6 +597,46 @@ impl Integration {
         self.rng = rng;
         next
     }
+}
+
+/// What a sync writes back: the first of its objects with a picklist or
+/// boolean field of class public/internal that its user may edit (from
+/// `fields_used` when declared).
+fn write_target(
+    sc: &Scenario,
+    i: &crate::model::Integration,
+    user: usize,
+) -> Option<(String, String, Vec<Value>)> {
+    let eff = sc.org.effective(&sc.org.users[user]);
+    for name in &i.objects {
+        let Some(o) = sc.org.object(name) else {
+            continue;
+        };
+        if !eff.object(name).edit {
+            continue;
+        }
+        for f in &o.fields {
+            let declared = i
+                .fields_used
+                .as_ref()
+                .is_none_or(|l| l.iter().any(|(ob, fi)| ob == name && fi == &f.name));
+            if !declared
+                || !eff.field(o, f).edit
+                || !matches!(f.class, Classification::Public | Classification::Internal)
+            {
+                continue;
+            }
+            let values = match (&f.ftype, &f.generator) {
+                (FieldType::Picklist, crate::model::Generator::Choice(v)) if !v.is_empty() => {
+                    v.iter().map(|x| Value::String(x.clone())).collect()
+                }
+                (FieldType::Boolean, _) => vec![Value::Bool(true), Value::Bool(false)],
+                _ => continue,
+            };
+            return Some((name.clone(), f.name.clone(), values));
+        }
+    }
+    None
 }
 
 // ------------------------------------------------------------------ humans
@@ -562,6 +657,10 @@ pub fn pick_humans(sc: &Scenario) -> Vec<usize> {
         .collect()
 }
 
+/// An object a person works on: the fields their list views show, and a
+/// non-sensitive field they may edit.
+type Work = (String, Vec<String>, Option<(String, FieldType)>);
+
 /// A person who logs in in the morning, runs reports and list views during
 /// the day and logs out in the evening.
 #[derive(Debug)]
@@ -573,9 +672,12 @@ pub struct Human {
     token: Option<String>,
     tz: jiff::tz::TimeZone,
     office_hours: bool,
-    /// Objects the person may read, with up to five readable fields.
-    work: Vec<(String, Vec<String>)>,
+    /// Objects the person may read, with up to five readable fields, and
+    /// a non-sensitive field they may edit there (if any).
+    work: Vec<Work>,
     shift_end_ms: i64,
+    /// A record from the last list view to update next (object, Id, field).
+    pending_edit: Option<(String, String, String, FieldType)>,
 }
 
 impl Human {
@@ -602,7 +704,20 @@ impl Human {
                         .take(5)
                         .map(|fl| fl.name.clone()),
                 );
-                (o.name.clone(), f)
+                let edit = o
+                    .fields
+                    .iter()
+                    .find(|fl| {
+                        eff.object(&o.name).edit
+                            && eff.field(o, fl).edit
+                            && matches!(fl.class, Classification::Public | Classification::Internal)
+                            && matches!(
+                                fl.ftype,
+                                FieldType::String | FieldType::Textarea | FieldType::Boolean
+                            )
+                    })
+                    .map(|fl| (fl.name.clone(), fl.ftype));
+                (o.name.clone(), f, edit)
             })
             .collect();
         Human {
@@ -615,6 +730,7 @@ impl Human {
             office_hours: sc.humans.is_some_and(|h| h.office_hours),
             work,
             shift_end_ms: 0,
+            pending_edit: None,
         }
     }
 
@@ -660,8 +776,37 @@ impl Human {
             let next = self.next_shift_ms(e.now_ms + 12 * HOUR_MS);
             return Ok(Some(next));
         }
+        if let Some((obj, id, field, ty)) = self.pending_edit.take() {
+            // Work on a record: the change every sync and webhook picks up.
+            let value = match ty {
+                FieldType::Boolean => Value::Bool(self.rng.random_range(0..2) == 1),
+                _ => Value::String(format!(
+                    "Reviewed {}",
+                    &crate::sfdc::sf_datetime(e.now_ms)[..10]
+                )),
+            };
+            let body = serde_json::json!({ field: value });
+            let r = e.call(
+                who,
+                request(
+                    Method::Patch,
+                    &format!("{API}/sobjects/{obj}/{id}"),
+                    self.token.as_deref(),
+                    self.ip,
+                    ua,
+                )
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+            )?;
+            if r.resp.status == 401 {
+                self.token = None;
+            }
+            return Ok(Some(
+                e.now_ms + self.rng.random_range(5 * 60_000..30 * 60_000),
+            ));
+        }
         // A report or list view: up to 200 rows of one object.
-        let (obj, fields) = self.work[self.rng.random_range(0..self.work.len())].clone();
+        let (obj, fields, edit) = self.work[self.rng.random_range(0..self.work.len())].clone();
         let soql = format!(
             "SELECT {} FROM {obj} ORDER BY LastModifiedDate DESC LIMIT 200",
             fields.join(", ")
@@ -678,6 +823,17 @@ impl Human {
         )?;
         if r.resp.status == 401 {
             self.token = None;
+        }
+        // Every third list view leads to an edit of one of its records.
+        if let Some((field, ty)) = edit
+            && self.rng.random_range(0..3) == 0
+        {
+            let ids = record_ids(&r);
+            if !ids.is_empty() {
+                let id = ids[self.rng.random_range(0..ids.len())].clone();
+                self.pending_edit = Some((obj, id, field, ty));
+                return Ok(Some(e.now_ms + self.rng.random_range(60_000..5 * 60_000)));
+            }
         }
         Ok(Some(
             e.now_ms + self.rng.random_range(10 * 60_000..60 * 60_000),

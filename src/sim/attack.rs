@@ -40,6 +40,8 @@ enum Phase {
     Escalate(Option<String>, Option<String>),
     /// Stuffing: attempt number.
     Stuff(u32),
+    /// Session hijack: the victim's session is in hand, not yet used.
+    Hijack,
     Done,
 }
 
@@ -59,6 +61,10 @@ struct StepState {
     exposed: BTreeSet<String>,
     /// The secret is known to the attacker (credential_leak done).
     leaked: bool,
+    /// data-flow steps: index into `Engine::flows`.
+    flow: Option<usize>,
+    /// sandbox_refresh: records copied without masking (counted, not listed).
+    copied: u64,
 }
 
 /// All attack steps.
@@ -66,6 +72,9 @@ struct StepState {
 pub struct Attack {
     steps: Vec<StepState>,
 }
+
+/// The victim's browser in session_hijack.
+const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
 /// How long a step waits for the session it needs before giving up.
 const WAIT_FOR_SESSION_MS: i64 = 60_000;
@@ -90,6 +99,8 @@ impl Attack {
                     records_read: 0,
                     exposed: BTreeSet::new(),
                     leaked: false,
+                    flow: None,
+                    copied: 0,
                 })
                 .collect();
         Attack { steps }
@@ -126,9 +137,21 @@ impl Attack {
                 StepKind::OauthRefresh { leak } | StepKind::PasswordLogin { leak, .. } => {
                     Some(*leak)
                 }
+                StepKind::SessionHijack { victim } => return (Some(*victim), None),
                 _ => None,
             },
             StepKind::CredentialStuffing { hit, .. } => *hit,
+            StepKind::SessionHijack { victim } => return (Some(*victim), None),
+            StepKind::DataFlow { integration, .. } => {
+                let integ = &e.sc.org.integrations[*integration];
+                let user = e.sc.org.users.iter().position(|u| u.username == integ.user);
+                let app = integ
+                    .connected_app
+                    .as_ref()
+                    .and_then(|a| e.sc.org.connected_apps.iter().position(|c| &c.name == a));
+                return (user, app);
+            }
+            StepKind::SandboxRefresh { .. } => None,
         };
         match leak.map(|l| &e.sc.attack[l].kind) {
             Some(StepKind::CredentialLeak {
@@ -515,6 +538,123 @@ impl Attack {
                     Some(pace(&mut self.steps[i], e.now_ms))
                 }
             }
+            StepKind::SessionHijack { victim } => {
+                if matches!(self.steps[i].phase, Phase::Start) {
+                    // The victim logs in as every morning; the session id is
+                    // then stolen from the browser (infostealer, XSS).
+                    let r = self.victim_login(e, i, *victim)?;
+                    match session_of(&r) {
+                        Some(token) => {
+                            self.steps[i].session = Some(Session {
+                                token,
+                                user: *victim,
+                                app: None,
+                                refresh: None,
+                            });
+                            self.steps[i].phase = Phase::Hijack;
+                            Some(e.now_ms + self.steps[i].rng.random_range(60_000..600_000))
+                        }
+                        None => {
+                            self.end(e, i, "victim login refused");
+                            None
+                        }
+                    }
+                } else {
+                    // First use from the attacker's fingerprint.
+                    let tok = self.token_for(i).unwrap_or_default();
+                    let r = e.call(
+                        who,
+                        request(Method::Get, &format!("{API}/sobjects"), Some(&tok), ip, &ua),
+                    )?;
+                    let ok = self.account(e, i, &r, &mut fired);
+                    self.steps[i].phase = Phase::Done;
+                    if !ok {
+                        self.end(e, i, "denied");
+                    }
+                    None
+                }
+            }
+            StepKind::DataFlow {
+                integration,
+                url,
+                country,
+            } => {
+                let integ = &e.sc.org.integrations[*integration];
+                let classes = flow_classes(e, integ);
+                let host = crate::fixture::endpoint_host(url).unwrap_or_default();
+                e.flows.push(super::Flow {
+                    step: i,
+                    integration: *integration,
+                    url: url.clone(),
+                    host,
+                    country: country.clone(),
+                    classes,
+                    active: true,
+                    first_ms: None,
+                    last_ms: None,
+                    first_blocked_ms: None,
+                    sends: 0,
+                    blocked: 0,
+                    records: 0,
+                    exposed: BTreeSet::new(),
+                });
+                self.steps[i].flow = Some(e.flows.len() - 1);
+                self.steps[i].phase = Phase::Done;
+                // The flow runs with the integration; wake again only to stop it.
+                match step.until {
+                    Until::For(ms) => Some(e.sc.start_ms + step.at_ms + ms),
+                    _ => None,
+                }
+            }
+            StepKind::SandboxRefresh { sandbox } => {
+                let sb = e.sc.org.sandboxes[*sandbox].clone();
+                let mut rows = 0u64;
+                let mut classes = BTreeSet::new();
+                for obj in &sb.objects {
+                    if let Some(t) = e.org.store.table(obj) {
+                        rows += e.org.store.tables[t].rows.len() as u64;
+                    }
+                    if let Some(o) = e.sc.org.object(obj) {
+                        classes.extend(o.fields.iter().map(|f| f.class.as_str()));
+                    }
+                }
+                let classes: Vec<&str> = if sb.masked {
+                    Vec::new()
+                } else {
+                    classes.into_iter().collect()
+                };
+                let to = format!(
+                    "https://{}--{}.sandbox.my.salesforce.com",
+                    e.sc.org.instance, sb.name
+                );
+                let exposed = if sb.masked { 0 } else { rows };
+                e.egress(who, &to, "", exposed, &classes, Some(i));
+                let st = &mut self.steps[i];
+                st.records_read = rows;
+                st.copied = exposed;
+                if exposed > 0 {
+                    st.first_success_ms = Some(t);
+                    st.last_success_ms = Some(t);
+                    fired.push((i, e.now_ms));
+                    e.line(&Line::Injection {
+                        t_ms: t,
+                        id: &step.id,
+                        kind: step.kind_name.as_str(),
+                        phase: "first_success",
+                        detail: None,
+                    });
+                }
+                self.end(
+                    e,
+                    i,
+                    if sb.masked {
+                        "masked"
+                    } else {
+                        "copied unmasked"
+                    },
+                );
+                None
+            }
         };
         if let Some(t) = next {
             e.schedule(t, Task::Attack(i))?;
@@ -550,6 +690,9 @@ impl Attack {
             return;
         }
         self.steps[i].phase = Phase::Done;
+        if let Some(j) = self.steps[i].flow {
+            e.flows[j].active = false;
+        }
         let t = e.now_ms - e.sc.start_ms;
         let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
         e.line(&Line::Injection {
@@ -633,6 +776,22 @@ impl Attack {
         Ok(r)
     }
 
+    /// The victim of session_hijack step `i` logs in from their own
+    /// network with their browser (SOAP, like the web login).
+    fn victim_login(&mut self, e: &mut Engine, i: usize, victim: usize) -> Result<Reply, SimError> {
+        let u = &e.sc.org.users[victim];
+        let net = u
+            .network
+            .as_ref()
+            .and_then(|n| e.sc.org.networks.iter().position(|x| &x.id == n))
+            .unwrap_or(0);
+        let ip = network_ip(&e.sc, net, 50 + victim as u64);
+        let a = &e.org.auth.users[victim];
+        let pw = format!("{}{}", a.password, a.security_token);
+        let name = u.username.clone();
+        e.call(ActorId::Victim(i), soap_login(&name, &pw, ip, BROWSER_UA))
+    }
+
     /// After a 401, an attacker holding a refresh token mints a new access
     /// token (from the step's own network). Returns whether it worked.
     fn remint(
@@ -672,20 +831,56 @@ impl Attack {
         e.sc.attack
             .iter()
             .zip(&self.steps)
-            .map(|(s, st)| Injection {
-                id: s.id.clone(),
-                kind: s.kind_name.as_str(),
-                start_ms: s.at_ms,
-                first_success_ms: st.first_success_ms,
-                last_success_ms: st.last_success_ms,
-                first_denied_ms: st.first_denied_ms,
-                calls_ok: st.calls_ok,
-                calls_denied: st.calls_denied,
-                records_read: st.records_read,
-                records_exposed: st.exposed.len() as u64,
+            .map(|(s, st)| match st.flow.map(|j| &e.flows[j]) {
+                // A tampered flow's truth is what reached the endpoint.
+                Some(f) => Injection {
+                    id: s.id.clone(),
+                    kind: s.kind_name.as_str(),
+                    start_ms: s.at_ms,
+                    first_success_ms: f.first_ms,
+                    last_success_ms: f.last_ms,
+                    first_denied_ms: f.first_blocked_ms,
+                    calls_ok: f.sends,
+                    calls_denied: f.blocked,
+                    records_read: f.records,
+                    records_exposed: f.exposed.len() as u64,
+                },
+                None => Injection {
+                    id: s.id.clone(),
+                    kind: s.kind_name.as_str(),
+                    start_ms: s.at_ms,
+                    first_success_ms: st.first_success_ms,
+                    last_success_ms: st.last_success_ms,
+                    first_denied_ms: st.first_denied_ms,
+                    calls_ok: st.calls_ok,
+                    calls_denied: st.calls_denied,
+                    records_read: st.records_read,
+                    records_exposed: st.exposed.len() as u64 + st.copied,
+                },
             })
             .collect()
     }
+}
+
+/// Data classes an integration's payload carries: those of the fields it
+/// reads (`fields_used`, else every field of its objects).
+fn flow_classes(e: &Engine, integ: &crate::model::Integration) -> Vec<&'static str> {
+    let mut out = BTreeSet::new();
+    for obj in &integ.objects {
+        let Some(o) = e.sc.org.object(obj) else {
+            continue;
+        };
+        for f in &o.fields {
+            let used = match &integ.fields_used {
+                Some(list) => list.iter().any(|(ob, fi)| ob == obj && fi == &f.name),
+                None => true,
+            };
+            if used {
+                out.insert(f.class.as_str());
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 fn soql_escape(s: &str) -> String {

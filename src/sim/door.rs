@@ -104,6 +104,17 @@ impl Door {
     /// The action's target with the step's user and app filled in.
     fn target_label(e: &Engine, attack: &Attack, k: usize) -> String {
         let a = &e.sc.response[k];
+        if a.kind == ActionKind::BlockEgress {
+            let host = a.target.host.clone().or_else(|| {
+                let s = a.target.step?;
+                e.flows.iter().find(|f| f.step == s).map(|f| f.host.clone())
+            });
+            return match (host, a.target.step) {
+                (Some(h), _) => format!("host:{h}"),
+                (None, Some(s)) => format!("step:{}", e.sc.attack[s].id),
+                (None, None) => String::new(),
+            };
+        }
         let (user, app) = Self::resolve(e, attack, k);
         label(
             e,
@@ -348,6 +359,20 @@ impl Door {
                     &format!("/services/leakdrill/connected-apps/{name}/block"),
                     None,
                 )
+            }
+            ActionKind::BlockEgress => {
+                // Outside Salesforce: a deny rule at the egress proxy.
+                let host = a
+                    .target
+                    .host
+                    .clone()
+                    .or_else(|| {
+                        let s = a.target.step?;
+                        e.flows.iter().find(|f| f.step == s).map(|f| f.host.clone())
+                    })
+                    .ok_or("the target step has not sent data anywhere yet")?;
+                e.blocked_hosts.insert(host);
+                Ok(())
             }
             ActionKind::RemovePermissionSet => {
                 let ps = a

@@ -16,7 +16,7 @@ pub mod attack;
 pub mod door;
 
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeSet, BinaryHeap};
 use std::io::Write;
 use std::sync::Arc;
 
@@ -74,6 +74,8 @@ pub enum ActorId {
     Integration(usize),
     Human(usize),
     Attacker(usize),
+    /// The person whose session attack step `i` steals, logging in as usual.
+    Victim(usize),
     Responder,
 }
 
@@ -236,6 +238,12 @@ pub enum Line<'a> {
         country: &'a str,
         records: u64,
         classes: &'a [&'a str],
+        /// The attack step that caused this send (tampered flows only).
+        #[serde(skip_serializing_if = "Option::is_none")]
+        injection: Option<&'a str>,
+        /// Refused by the egress proxy (`block_egress`); nothing left.
+        #[serde(skip_serializing_if = "is_false")]
+        blocked: bool,
     },
     End {
         t_ms: i64,
@@ -316,6 +324,31 @@ pub struct EgressTotal {
     pub country: String,
     pub sends: u64,
     pub records: u64,
+    /// Sends the egress proxy refused.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub blocked: u64,
+}
+
+/// An integration's data flow redirected by an attack step, and what
+/// reached the endpoint (the step's ground truth).
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub step: usize,
+    /// Index into `org.integrations`.
+    pub integration: usize,
+    pub url: String,
+    pub host: String,
+    pub country: String,
+    /// Data classes in the payload (of the fields the integration reads).
+    pub classes: Vec<&'static str>,
+    pub active: bool,
+    pub first_ms: Option<i64>,
+    pub last_ms: Option<i64>,
+    pub first_blocked_ms: Option<i64>,
+    pub sends: u64,
+    pub blocked: u64,
+    pub records: u64,
+    pub exposed: BTreeSet<String>,
 }
 
 /// The simulator's world: the org, the clock, the queue and the log.
@@ -333,6 +366,14 @@ pub struct Engine {
     chaos: Rng,
     labels: Vec<String>,
     pub egress: Vec<EgressTotal>,
+    /// Tampered integration data flows (webhook_exfil, pii_logging,
+    /// cross_border_transfer), with their ground truth.
+    pub flows: Vec<Flow>,
+    /// Hosts the egress proxy refuses (`block_egress`).
+    pub blocked_hosts: BTreeSet<String>,
+    /// Attack steps whose first success happened outside the attacker's
+    /// own wake (a tampered flow's first send), for `on: first_success`.
+    pub fired: Vec<(usize, i64)>,
     /// First I/O error writing the log (the run stops at the next task).
     io_error: Option<std::io::Error>,
 }
@@ -398,6 +439,10 @@ impl Engine {
             ActorId::Human(i) => &self.labels[self.sc.integrations.len() + i],
             ActorId::Attacker(i) => {
                 &self.labels[self.sc.integrations.len() + self.humans_len() + i]
+            }
+            ActorId::Victim(i) => {
+                &self.labels
+                    [self.sc.integrations.len() + self.humans_len() + self.sc.attack.len() + i]
             }
             ActorId::Responder => "responder",
         }
@@ -594,6 +639,10 @@ impl Engine {
         Ok(())
     }
 
+    /// One send of `records` records to the endpoint `to` (an integration's
+    /// own flow, or a tampered one when `injection` is set). Returns false
+    /// when the egress proxy refused it.
+    #[allow(clippy::too_many_arguments)]
     pub fn egress(
         &mut self,
         actor: ActorId,
@@ -601,9 +650,13 @@ impl Engine {
         country: &str,
         records: u64,
         classes: &[&str],
-    ) {
+        injection: Option<usize>,
+    ) -> bool {
         let t = self.t();
         let label = self.actor_label(actor).to_owned();
+        let blocked =
+            crate::fixture::endpoint_host(to).is_ok_and(|h| self.blocked_hosts.contains(&h));
+        let step = injection.map(|i| self.sc.attack[i].id.clone());
         self.line(&Line::Egress {
             t_ms: t,
             actor: &label,
@@ -611,23 +664,73 @@ impl Engine {
             country,
             records,
             classes,
+            injection: step.as_deref(),
+            blocked,
         });
-        match self
+        let total = match self
             .egress
             .iter_mut()
-            .find(|e| e.actor == label && e.to == to)
+            .position(|e| e.actor == label && e.to == to)
         {
-            Some(e) => {
-                e.sends += 1;
-                e.records += records;
+            Some(k) => &mut self.egress[k],
+            None => {
+                self.egress.push(EgressTotal {
+                    actor: label,
+                    to: to.to_owned(),
+                    country: country.to_owned(),
+                    sends: 0,
+                    records: 0,
+                    blocked: 0,
+                });
+                self.egress.last_mut().expect("just pushed")
             }
-            None => self.egress.push(EgressTotal {
-                actor: label,
-                to: to.to_owned(),
-                country: country.to_owned(),
-                sends: 1,
-                records,
-            }),
+        };
+        if blocked {
+            total.blocked += 1;
+        } else {
+            total.sends += 1;
+            total.records += records;
+        }
+        !blocked
+    }
+
+    /// A tampered flow `j` sends what the integration just read.
+    pub fn flow_send(&mut self, actor: ActorId, j: usize, records: u64, ids: &BTreeSet<String>) {
+        let f = self.flows[j].clone();
+        let classes: Vec<&str> = f.classes.to_vec();
+        let sent = self.egress(actor, &f.url, &f.country, records, &classes, Some(f.step));
+        let t = self.t();
+        let id = self.sc.attack[f.step].id.clone();
+        let kind = self.sc.attack[f.step].kind_name.as_str();
+        let flow = &mut self.flows[j];
+        if sent {
+            flow.sends += 1;
+            flow.records += records;
+            flow.exposed.extend(ids.iter().cloned());
+            flow.last_ms = Some(t);
+            if flow.first_ms.is_none() {
+                flow.first_ms = Some(t);
+                self.fired.push((f.step, self.now_ms));
+                self.line(&Line::Injection {
+                    t_ms: t,
+                    id: &id,
+                    kind,
+                    phase: "first_success",
+                    detail: None,
+                });
+            }
+        } else {
+            flow.blocked += 1;
+            if flow.first_blocked_ms.is_none() {
+                flow.first_blocked_ms = Some(t);
+                self.line(&Line::Injection {
+                    t_ms: t,
+                    id: &id,
+                    kind,
+                    phase: "first_denied",
+                    detail: Some("egress blocked"),
+                });
+            }
         }
     }
 }
@@ -661,6 +764,7 @@ pub fn run(
             .map(|&u| format!("human:{}", sc.org.users[u].username)),
     );
     labels.extend(sc.attack.iter().map(|s| format!("attacker:{}", s.id)));
+    labels.extend(sc.attack.iter().map(|s| format!("victim:{}", s.id)));
     let mut e = Engine {
         org,
         sc: sc.clone(),
@@ -674,6 +778,9 @@ pub fn run(
         chaos: seed.fork("chaos").rng(),
         labels,
         egress: Vec::new(),
+        flows: Vec::new(),
+        blocked_hosts: BTreeSet::new(),
+        fired: Vec::new(),
         io_error: None,
     };
     let start = crate::sfdc::sf_datetime(sc.start_ms);
@@ -736,6 +843,9 @@ pub fn run(
             Task::Integration(k) => {
                 if let Some(next) = world.integrations[k].wake(&mut e)? {
                     e.schedule(next, Task::Integration(k))?;
+                }
+                for (step, t) in std::mem::take(&mut e.fired) {
+                    world.door.on_first_success(&mut e, step, t)?;
                 }
             }
             Task::Human(k) => {

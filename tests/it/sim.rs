@@ -261,6 +261,169 @@ fn broken_scenarios_get_every_error_with_positions_and_hints() {
 }
 
 #[test]
+fn broken_data_flow_hijack_and_sandbox_steps_are_all_reported() {
+    let o = leakdrill(&[
+        "validate",
+        data("scenarios/broken-flows.yaml").to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 3);
+    let err = stderr(&o).replace(env!("CARGO_MANIFEST_DIR"), "");
+    insta::assert_snapshot!(err);
+}
+
+/// The scenario file `scenarios/<rel>`, run with its own seed.
+fn run_catalogue(rel: &str) -> (Summary, Vec<Value>) {
+    let sc = load(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("scenarios")
+            .join(rel),
+    );
+    let seed = sc.seed;
+    let (s, lines, _) = run(sc, seed);
+    (s, lines)
+}
+
+#[test]
+fn benign_baselines_have_no_failing_requests_but_session_expiry() {
+    for f in scenario_files()
+        .iter()
+        .filter(|p| p.ends_with("baseline-7d.yaml"))
+    {
+        let sc = load(f);
+        let seed = sc.seed;
+        let (_, lines, _) = run(sc, seed);
+        let bad: Vec<&Value> = lines
+            .iter()
+            .filter(|l| l["type"] == "request")
+            .filter(|l| l["status"].as_u64().is_some_and(|s| s >= 400 && s != 401))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "{}: {} failing requests, first {}",
+            f.display(),
+            bad.len(),
+            bad[0]
+        );
+        let edits = lines
+            .iter()
+            .filter(|l| l["type"] == "request" && l["method"] == "PATCH")
+            .count();
+        assert!(
+            edits > 0,
+            "{}: people and syncs change records",
+            f.display()
+        );
+    }
+}
+
+#[test]
+fn a_lookalike_webhook_sends_until_the_egress_block_and_never_after() {
+    let (s, lines) = run_catalogue("fintech/webhook-exfil-lookalike.yaml");
+    let exfil = s
+        .injections
+        .iter()
+        .find(|i| i.id == "exfil")
+        .expect("exfil");
+    let block = s
+        .actions
+        .iter()
+        .find(|a| a.action == "block_egress")
+        .expect("block");
+    let effective = block.effective_ms.expect("the block took effect");
+    let sends: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "egress" && l["injection"] == "exfil")
+        .collect();
+    assert!(!sends.is_empty());
+    for l in &sends {
+        let to = l["to"].as_str().expect("to");
+        assert!(
+            to.starts_with("http://events.rnarketing-automation.example/"),
+            "{to}"
+        );
+        let t = l["t_ms"].as_i64().expect("t");
+        assert_eq!(l["blocked"] == true, t >= effective, "{l}");
+    }
+    let last = exfil.last_success_ms.expect("sent before the block");
+    let denied = exfil.first_denied_ms.expect("a send was refused");
+    assert!(
+        exfil.first_success_ms.expect("first") <= last && last < effective && effective <= denied
+    );
+    assert!(exfil.records_exposed > 0 && exfil.records_exposed <= exfil.records_read);
+    // The integration's own endpoint keeps receiving its data.
+    assert!(lines.iter().any(|l| l["type"] == "egress"
+        && l["to"] == "http://events.marketing-automation.example/salesforce/hooks"
+        && l["t_ms"].as_i64() > Some(effective)));
+}
+
+#[test]
+fn a_hijacked_session_is_used_from_another_network_under_the_same_session_key() {
+    let (s, lines) = run_catalogue("fintech/session-hijack-advisor.yaml");
+    let emits: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["type"] == "emit")
+        .map(|l| &l["event"])
+        .collect();
+    let victim_login = lines
+        .iter()
+        .position(|l| l["type"] == "request" && l["actor"] == "victim:hijack")
+        .expect("the victim logged in");
+    let login_event = lines[victim_login + 1]["event"].clone();
+    assert_eq!(login_event["EventType"], "Login");
+    let key = login_event["SessionKey"].as_str().expect("session key");
+    let ips: std::collections::BTreeSet<&str> = emits
+        .iter()
+        .filter(|e| e["SessionKey"] == key)
+        .filter_map(|e| e["SourceIp"].as_str())
+        .collect();
+    assert!(ips.len() >= 2, "one session, two source IPs: {ips:?}");
+    let scrape = s
+        .injections
+        .iter()
+        .find(|i| i.id == "scrape")
+        .expect("scrape");
+    let end = s
+        .actions
+        .iter()
+        .find(|a| a.action == "end_sessions")
+        .expect("end");
+    assert!(
+        scrape.last_success_ms < end.effective_ms && end.effective_ms <= scrape.first_denied_ms
+    );
+}
+
+#[test]
+fn an_unmasked_sandbox_refresh_exposes_its_objects_and_a_masked_one_nothing() {
+    let (s, lines) = run_catalogue("ecommerce/sandbox-refresh-unmasked.yaml");
+    let r = &s.injections[0];
+    assert_eq!(r.kind, "sandbox_refresh");
+    assert!(r.records_exposed > 0 && r.records_exposed == r.records_read);
+    let copy = lines
+        .iter()
+        .find(|l| l["type"] == "egress" && l["injection"] == "refresh")
+        .expect("copy");
+    assert_eq!(copy["records"].as_u64(), Some(r.records_exposed));
+    assert!(
+        copy["classes"]
+            .as_array()
+            .expect("classes")
+            .iter()
+            .any(|c| c == "credential")
+    );
+
+    // fintech's dev1 sandbox is masked after refresh: a copy, no exposure.
+    let text = "id: masked\nfixture: fintech-wealth\nstart: 2026-03-09T08:00:00Z\nduration: 2h\nattack:\n  - { id: refresh, kind: sandbox_refresh, sandbox: dev1, at: 1h }\n";
+    let sc = scenario::load_str("masked.yaml", text, None).expect("scenario");
+    let (s, lines, _) = run(sc, 1);
+    let r = &s.injections[0];
+    assert!(r.records_read > 0);
+    assert_eq!((r.records_exposed, r.first_success_ms), (0, None));
+    let copy = lines.iter().find(|l| l["type"] == "egress").expect("copy");
+    assert_eq!(copy["records"], 0);
+    assert_eq!(copy["classes"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
 fn the_scenario_schema_is_json_schema_of_the_format() {
     let o = leakdrill(&["scenario", "schema"]);
     assert_eq!(code(&o), 0);
