@@ -18,5 +18,6 @@ pub mod sfdc;
 pub mod sfid;
 pub mod show;
 pub mod sim;
+pub mod sinks;
 pub mod watermark;
 pub mod yaml;

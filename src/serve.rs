@@ -88,6 +88,8 @@ struct App {
     telemetry: std::sync::mpsc::SyncSender<TelemetryMsg>,
     egress: Mutex<std::io::BufWriter<std::fs::File>>,
     tls: Option<TlsAcceptor>,
+    /// Stubs for the fixture's third-party endpoints.
+    sinks: crate::sinks::Sinks,
 }
 
 /// Per-connection facts handed to the API handler.
@@ -97,6 +99,8 @@ struct Conn {
     /// `https://host` for connections tunnelled through the proxy.
     base_override: Option<String>,
     scheme: &'static str,
+    /// A tunnel to a stubbed third-party host: requests go to its stub.
+    sink: Option<String>,
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ServeError + '_ {
@@ -112,7 +116,12 @@ const CLIENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 /// How long a request body may take to arrive.
 const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
-fn make_tls(org: &Org, dir: &Path, bind: IpAddr) -> Result<(TlsAcceptor, PathBuf), ServeError> {
+fn make_tls(
+    org: &Org,
+    dir: &Path,
+    bind: IpAddr,
+    extra_names: Vec<String>,
+) -> Result<(TlsAcceptor, PathBuf), ServeError> {
     use rcgen::{
         BasicConstraints, CertificateParams, CertifiedIssuer, DnType, IsCa, KeyPair,
         KeyUsagePurpose, SanType,
@@ -131,13 +140,15 @@ fn make_tls(org: &Org, dir: &Path, bind: IpAddr) -> Result<(TlsAcceptor, PathBuf
     ];
     let ca =
         CertifiedIssuer::self_signed(ca_params, KeyPair::generate().map_err(tls)?).map_err(tls)?;
-    let names = vec![
+    let mut names = vec![
         "localhost".to_owned(),
         "login.salesforce.com".to_owned(),
         "test.salesforce.com".to_owned(),
         "*.my.salesforce.com".to_owned(),
         format!("{}.my.salesforce.com", org.instance),
     ];
+    // The stubbed third-party endpoints (reserved test domains only).
+    names.extend(extra_names);
     let mut params = CertificateParams::new(names).map_err(tls)?;
     params
         .subject_alt_names
@@ -194,10 +205,18 @@ pub async fn start(
         addr: cfg.addr,
         cause,
     })?;
+    let sinks = crate::sinks::Sinks::start(&org, &cfg.state_dir)
+        .await
+        .map_err(io_err(&cfg.state_dir))?;
     let (tls, ca_path) = if cfg.plain_http {
         (None, None)
     } else {
-        let (t, p) = make_tls(&org, &cfg.state_dir, addr.ip())?;
+        let https_sinks = sinks
+            .iter()
+            .filter(|s| s.scheme == "https")
+            .map(|s| s.host.clone())
+            .collect();
+        let (t, p) = make_tls(&org, &cfg.state_dir, addr.ip(), https_sinks)?;
         (Some(t), Some(p))
     };
     let scheme = if cfg.plain_http { "http" } else { "https" };
@@ -213,7 +232,7 @@ pub async fn start(
     let jwt_key = cfg.state_dir.join("jwt-private-key.pem");
     std::fs::write(&jwt_key, JWT_TEST_KEY).map_err(io_err(&jwt_key))?;
     let serve_json = cfg.state_dir.join("serve.json");
-    let doc = serve_json_doc(
+    let mut doc = serve_json_doc(
         &state,
         &instance_url,
         &proxy_url,
@@ -221,6 +240,9 @@ pub async fn start(
         &telemetry_path,
         &jwt_key,
     );
+    doc["sinks"] = sinks.describe();
+    doc["captured"] = json!(sinks.capture_path.display().to_string());
+    doc["egress_log"] = json!(egress_path.display().to_string());
     let mut text = serde_json::to_string_pretty(&doc).unwrap_or_default();
     text.push('\n');
     std::fs::write(&serve_json, text).map_err(io_err(&serve_json))?;
@@ -229,6 +251,7 @@ pub async fn start(
         telemetry: spawn_telemetry_writer(open(&telemetry_path)?),
         egress: Mutex::new(open(&egress_path)?),
         tls,
+        sinks,
     });
     let endpoints = Endpoints {
         addr,
@@ -394,6 +417,7 @@ async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr) {
                     peer,
                     base_override: None,
                     scheme: "https",
+                    sink: None,
                 },
             )
             .await;
@@ -411,6 +435,7 @@ async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr) {
                     peer,
                     base_override: None,
                     scheme,
+                    sink: None,
                 },
             )
             .await;
@@ -446,6 +471,29 @@ where
         async move {
             if req.method() == HttpMethod::CONNECT {
                 return Ok::<_, std::convert::Infallible>(proxy_connect(app, conn, req).await);
+            }
+            if let Some(host) = &conn.sink {
+                return Ok(app.sinks.forward(host, conn.peer, wall_ms(), req).await);
+            }
+            // Absolute-form (`POST http://host/path`): a plain-http request
+            // sent through the proxy.
+            if let Some(auth) = req.uri().authority().cloned() {
+                let host = auth.host().to_ascii_lowercase();
+                let port = auth.port_u16().unwrap_or(80);
+                let stubbed = app
+                    .sinks
+                    .get(&host)
+                    .is_some_and(|s| s.scheme == "http" && s.port == port);
+                if stubbed {
+                    return Ok(app.sinks.forward(&host, conn.peer, wall_ms(), req).await);
+                }
+                record_egress(&app, &conn, auth.as_ref());
+                return Ok(plain(
+                    StatusCode::FORBIDDEN,
+                    &format!(
+                        "leakdrill egress proxy: refusing http://{auth}: not one of the fixture's stubbed endpoints (see `sinks` in serve.json); this attempt was recorded\n"
+                    ),
+                ));
             }
             use tower::ServiceExt;
             Ok(router
@@ -490,17 +538,14 @@ async fn proxy_connect(
     let (host, port) = authority
         .rsplit_once(':')
         .unwrap_or((authority.as_str(), "443"));
-    let allowed = is_salesforce_host(host) && port == "443";
+    let sink = app
+        .sinks
+        .get(host)
+        .filter(|s| s.scheme == "https" && port.parse() == Ok(s.port))
+        .map(|s| s.host.clone());
+    let allowed = (is_salesforce_host(host) && port == "443") || sink.is_some();
     let Some(acceptor) = app.tls.clone().filter(|_| allowed) else {
-        #[allow(clippy::disallowed_methods)] // edge: wall-clock timestamp for the egress log
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        if let Ok(mut e) = app.egress.lock() {
-            let line = json!({"t_ms": now, "source_ip": conn.peer.ip().to_string(), "destination": authority, "action": "refused"});
-            let _ = writeln!(e, "{line}");
-            let _ = e.flush();
-        }
+        record_egress(&app, &conn, &authority);
         return plain(
             StatusCode::FORBIDDEN,
             &format!(
@@ -520,10 +565,28 @@ async fn proxy_connect(
             peer: conn.peer,
             base_override: Some(base),
             scheme: "https",
+            sink,
         };
         serve_http(app, TokioIo::new(tls), inner).await;
     });
     plain(StatusCode::OK, "")
+}
+
+/// Wall-clock ms for the server's own logs (the edge may read the clock).
+fn wall_ms() -> i64 {
+    #[allow(clippy::disallowed_methods)] // edge: wall-clock timestamp for the egress log
+    let now = std::time::SystemTime::now();
+    now.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
+/// A refused destination, as a finding: who tried to reach what.
+fn record_egress(app: &App, conn: &Conn, destination: &str) {
+    if let Ok(mut e) = app.egress.lock() {
+        let line = json!({"t_ms": wall_ms(), "source_ip": conn.peer.ip().to_string(), "destination": destination, "action": "refused"});
+        let _ = writeln!(e, "{line}");
+        let _ = e.flush();
+    }
 }
 
 /// The API edge: HTTP request → `sfdc::Request` → `OrgState::handle` →

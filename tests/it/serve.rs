@@ -235,6 +235,86 @@ fn egress_proxy_reaches_salesforce_names_and_refuses_everything_else() {
 }
 
 #[test]
+fn third_party_endpoints_are_wiremock_stubs_that_capture_every_payload() {
+    let s = Server::start("fintech-wealth", 10);
+    let sinks = s.json["sinks"].as_array().expect("sinks in serve.json");
+    let hosts: Vec<&str> = sinks.iter().filter_map(|x| x["host"].as_str()).collect();
+    for h in [
+        "api.portfolio-llm.example",
+        "intake.logvendor.example",
+        "events.marketing-automation.example",
+    ] {
+        assert!(hosts.contains(&h), "{h} stubbed: {hosts:?}");
+    }
+    for x in sinks {
+        let stub = x["stub_url"].as_str().expect("stub url");
+        assert!(
+            stub.starts_with("http://127.0.0.1:"),
+            "stubs listen on loopback: {stub}"
+        );
+    }
+    let pem = std::fs::read(s.ca()).unwrap();
+    let proxied = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).unwrap())
+        .proxy(reqwest::Proxy::all(s.json["proxy_url"].as_str().unwrap()).unwrap())
+        .build()
+        .unwrap();
+    // HTTPS through CONNECT: an LLM API answers like one.
+    let r = proxied
+        .post("https://api.portfolio-llm.example/v1/chat/completions")
+        .json(&serde_json::json!({"model": "m", "messages": [{"role": "user", "content": "Summarise client Ada Testperson"}]}))
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let body: Value = r.json().unwrap();
+    assert_eq!(body["object"], "chat.completion");
+    // A log sink accepts.
+    let r = proxied
+        .post("https://intake.logvendor.example/v1/logs")
+        .body("{\"msg\":\"GET /contacts 200\"}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 202);
+    // Plaintext http through the proxy (absolute-form request).
+    let r = proxied
+        .post("http://events.marketing-automation.example/salesforce/hooks")
+        .header("content-type", "application/json")
+        .body("{\"email\":\"ada@example.com\"}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    // A look-alike host is not stubbed: refused and recorded.
+    let r = proxied
+        .post("http://events.rnarketing-automation.example/salesforce/hooks")
+        .body("{}")
+        .send()
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let captured = std::fs::read_to_string(s.json["captured"].as_str().unwrap()).unwrap();
+    let lines: Vec<Value> = captured
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(lines.len(), 3, "{captured}");
+    assert_eq!(lines[0]["host"], "api.portfolio-llm.example");
+    assert!(
+        lines[0]["body"]
+            .as_str()
+            .unwrap()
+            .contains("Ada Testperson")
+    );
+    assert_eq!(lines[0]["integrations"][0], "eu-desk-portfolio-summaries");
+    assert_eq!(lines[1]["host"], "intake.logvendor.example");
+    assert_eq!(lines[2]["scheme"], "http");
+    assert_eq!(lines[2]["body"], "{\"email\":\"ada@example.com\"}");
+    let egress = std::fs::read_to_string(s.dir.path().join("egress.ndjson")).unwrap();
+    assert!(
+        egress.contains("events.rnarketing-automation.example"),
+        "{egress}"
+    );
+}
+
+#[test]
 fn every_call_under_concurrency_yields_exactly_one_telemetry_event() {
     let mut s = Server::start("hr-ccpa", 20);
     let url = s.url().to_owned();
