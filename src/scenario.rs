@@ -225,6 +225,7 @@ pub enum StepKindName {
     PiiLogging,
     CrossBorderTransfer,
     SandboxRefresh,
+    ReportExport,
 }
 
 impl StepKindName {
@@ -243,6 +244,7 @@ impl StepKindName {
             Self::PiiLogging => "pii_logging",
             Self::CrossBorderTransfer => "cross_border_transfer",
             Self::SandboxRefresh => "sandbox_refresh",
+            Self::ReportExport => "report_export",
         }
     }
 
@@ -262,6 +264,7 @@ impl StepKindName {
                 &["integration", "endpoint", "until"]
             }
             Self::SandboxRefresh => &["sandbox"],
+            Self::ReportExport => &["session", "objects", "pace"],
         }
     }
 }
@@ -671,6 +674,12 @@ pub enum StepKind {
     /// A sandbox refreshed from production (index into `org.sandboxes`).
     SandboxRefresh {
         sandbox: usize,
+    },
+    /// Lists the org's reports, describes them, and exports every one on
+    /// `objects` (all it can see when empty) as CSV.
+    ReportExport {
+        session: usize,
+        objects: Vec<String>,
     },
 }
 
@@ -1512,6 +1521,15 @@ impl V<'_> {
                 StepKindName::WebhookExfil
                 | StepKindName::PiiLogging
                 | StepKindName::CrossBorderTransfer => self.data_flow(s, kind, org, traffic),
+                StepKindName::ReportExport => {
+                    let session = session(self);
+                    let objects = if s.objects.is_some() {
+                        objects(self)
+                    } else {
+                        Vec::new()
+                    };
+                    session.map(|session| StepKind::ReportExport { session, objects })
+                }
                 StepKindName::SandboxRefresh => {
                     need(self, "sandbox", s.sandbox.is_some());
                     s.sandbox

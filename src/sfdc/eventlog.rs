@@ -1,8 +1,8 @@
 //! Event Monitoring as a real org exposes it to a SIEM: the one internal
 //! event per request fanned out into Real-Time Event Monitoring storage
 //! objects (`LoginEvent`, `ApiEvent`, `BulkApiResultEventStore`,
-//! `LogoutEvent`, `PermissionSetEventStore`), `LoginHistory`,
-//! `SetupAuditTrail`, and hourly `EventLogFile` CSVs (Login, Logout,
+//! `LogoutEvent`, `PermissionSetEventStore`, `ReportEvent`), `LoginHistory`,
+//! `SetupAuditTrail`, and hourly `EventLogFile` CSVs (Login, Logout, Report, ReportExport,
 //! RestApi, BulkApi2) that appear 3–6 h after their hour ends — all
 //! queryable with SOQL through the normal REST API, with the real field
 //! names and the real permissions.
@@ -99,6 +99,26 @@ pub fn schemas() -> Vec<TableSchema> {
             ]),
         ),
         TableSchema::standard(
+            TableKind::ReportEvent,
+            "ReportEvent",
+            "0Ln",
+            &with(&[
+                ("ColumnHeaders", Textarea),
+                ("EventSource", Picklist),
+                ("ExportFileFormat", String),
+                ("IsScheduled", Boolean),
+                ("Name", String),
+                ("NumberOfColumns", Int),
+                ("Operation", Picklist),
+                ("QueriedEntities", String),
+                ("Records", Textarea),
+                ("ReportId", String),
+                ("RowsProcessed", Double),
+                ("RequestIdentifier", String),
+                ("PolicyOutcome", Picklist),
+            ]),
+        ),
+        TableSchema::standard(
             TableKind::LogoutEvent,
             "LogoutEvent",
             "0Lu",
@@ -188,6 +208,18 @@ pub fn can_read(kind: TableKind, eff: &Effective) -> bool {
     }
 }
 
+/// A `Key=value` part of a report event's detail
+/// (`ReportId=…;Name=…;ColumnHeaders=…`).
+fn report_field(e: &Event, key: &str) -> String {
+    e.detail
+        .as_deref()
+        .unwrap_or("")
+        .split(';')
+        .find_map(|p| p.strip_prefix(key)?.strip_prefix('='))
+        .unwrap_or("")
+        .to_owned()
+}
+
 fn opt(s: &Option<String>) -> String {
     s.clone().unwrap_or_default()
 }
@@ -198,6 +230,10 @@ pub fn elf_type(e: &Event) -> Option<&'static str> {
     match (e.kind, e.api_type) {
         (EventKind::Login, _) => Some("Login"),
         (EventKind::Logout, _) => Some("Logout"),
+        (EventKind::Report, _) if e.operation.as_deref() == Some("ReportExported") => {
+            Some("ReportExport")
+        }
+        (EventKind::Report, _) => Some("Report"),
         (_, "REST") => Some("RestApi"),
         (_, "Bulk") => Some("BulkApi2"),
         _ => None,
@@ -306,9 +342,57 @@ const LOGOUT_COLUMNS: &[&str] = &[
     "CLIENT_IP",
 ];
 
+/// Expected set (reference §7.4; the ReportExport page was not fetched).
+const REPORT_EXPORT_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "CLIENT_IP",
+    "URI",
+    "USER_AGENT",
+    "REPORT_DESCRIPTION",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "URI_ID_DERIVED",
+];
+/// `Report` adds row counts and the report's entity [DOC-ELF-REPORT].
+const REPORT_COLUMNS: &[&str] = &[
+    "EVENT_TYPE",
+    "TIMESTAMP",
+    "REQUEST_ID",
+    "ORGANIZATION_ID",
+    "USER_ID",
+    "RUN_TIME",
+    "CPU_TIME",
+    "URI",
+    "SESSION_KEY",
+    "LOGIN_KEY",
+    "REQUEST_STATUS",
+    "ENTITY_NAME",
+    "REPORT_ID_DERIVED",
+    "ROW_COUNT",
+    "NUMBER_COLUMNS",
+    "AVERAGE_ROW_SIZE",
+    "DISPLAY_TYPE",
+    "RENDERING_TYPE",
+    "ORIGIN",
+    "DB_BLOCKS",
+    "DB_CPU_TIME",
+    "TIMESTAMP_DERIVED",
+    "USER_ID_DERIVED",
+    "CLIENT_IP",
+    "URI_ID_DERIVED",
+];
+
 fn columns(t: &str) -> &'static [&'static str] {
     match t {
         "Login" => LOGIN_COLUMNS,
+        "ReportExport" => REPORT_EXPORT_COLUMNS,
+        "Report" => REPORT_COLUMNS,
         "Logout" => LOGOUT_COLUMNS,
         "BulkApi2" => BULK2_COLUMNS,
         _ => REST_COLUMNS,
@@ -421,6 +505,18 @@ fn elf_row(t: &str, e: &Event) -> Vec<String> {
                 }
             }
             "RESULT_SIZE_MB" => "0".into(),
+            "REPORT_DESCRIPTION" => report_field(e, "Name"),
+            "REPORT_ID_DERIVED" => report_field(e, "ReportId"),
+            "ROW_COUNT" => e.rows_processed.to_string(),
+            "NUMBER_COLUMNS" => report_field(e, "ColumnHeaders")
+                .split(',')
+                .filter(|c| !c.is_empty())
+                .count()
+                .to_string(),
+            "AVERAGE_ROW_SIZE" => "120".into(),
+            "DISPLAY_TYPE" => "D".into(),
+            "RENDERING_TYPE" => "W".into(),
+            "ORIGIN" => "ReportExecutionApi".into(),
             "SESSION_LEVEL" => "STANDARD".into(),
             "USER_INITIATED_LOGOUT" => "1".into(),
             _ => String::new(),
@@ -620,6 +716,30 @@ impl OrgState {
                         e.rows_processed.to_string(),
                         opt(&e.queried_entities),
                         e.request_identifier.clone(),
+                    ]);
+                    rows.push(r);
+                }
+            }
+            TableKind::ReportEvent => {
+                for e in of_kind(EventKind::Report) {
+                    let mut r = vec![self.event_row_id("0Ln", e.seq)];
+                    r.extend(base(e));
+                    let cols = report_field(e, "ColumnHeaders");
+                    let export = e.operation.as_deref() == Some("ReportExported");
+                    r.extend([
+                        cols.clone(),
+                        "API".to_owned(),
+                        if export { "Csv".into() } else { String::new() },
+                        "false".into(),
+                        report_field(e, "Name"),
+                        cols.split(',').filter(|c| !c.is_empty()).count().to_string(),
+                        opt(&e.operation),
+                        opt(&e.queried_entities),
+                        json!({"totalSize": e.records.len(), "records": e.records.iter().map(|id| json!({"Id": id})).collect::<Vec<_>>()}).to_string(),
+                        report_field(e, "ReportId"),
+                        e.rows_processed.to_string(),
+                        e.request_identifier.clone(),
+                        "NoAction".into(),
                     ]);
                     rows.push(r);
                 }

@@ -12,6 +12,7 @@ pub mod auth;
 pub mod bulk;
 pub mod eventlog;
 pub mod query;
+pub mod reports;
 pub mod rest;
 pub mod schema;
 pub mod soql;
@@ -272,6 +273,8 @@ pub struct OrgState {
     /// [`OrgState::handle_split`] (see [`query::Page`]).
     pending_page: Option<query::Page>,
     elf_cache: eventlog::ElfCache,
+    /// One tabular report per data object (see `reports`).
+    pub reports: Vec<reports::Report>,
 }
 
 impl OrgState {
@@ -303,6 +306,7 @@ impl OrgState {
             events: std::collections::VecDeque::new(),
             pending_page: None,
             elf_cache: Default::default(),
+            reports: reports::build(&org, seed),
         })
     }
 
@@ -396,6 +400,13 @@ impl OrgState {
                 ev.api_version = Some(format!("{version}.0"));
                 let rest: Vec<String> = rest.iter().map(|s| pct_decode(s)).collect();
                 self.rest(now_ms, req, ev, version, &rest)
+            }
+            [id] if id.starts_with("00O")
+                && req.method == Method::Get
+                && req.param("export").is_some() =>
+            {
+                let id = id.to_string();
+                self.report_export(now_ms, req, ev, &id)
             }
             _ => Response::error(404, "NOT_FOUND", "The requested resource does not exist"),
         }

@@ -76,6 +76,13 @@ impl OrgState {
             (Method::Post, ["composite", "sobjects", t]) => {
                 self.collection_retrieve(user, v, t, req, ev)
             }
+            (Method::Get, ["analytics", "reports"]) => self.report_list(user, v),
+            (Method::Get, ["analytics", "reports", id, "describe"]) => {
+                self.report_describe(user, id)
+            }
+            (Method::Get | Method::Post, ["analytics", "reports", id]) => {
+                self.report_run(now_ms, user, id, req, ev)
+            }
             (_, ["jobs", "query", tail @ ..]) => {
                 let tail: Vec<&str> = tail.to_vec();
                 self.bulk2(now_ms, user, v, req, ev, &tail)
@@ -108,6 +115,7 @@ impl OrgState {
             "limits",
             "composite",
             "jobs",
+            "analytics",
             "search",
             "tooling",
             "recent",

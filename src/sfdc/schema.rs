@@ -93,6 +93,7 @@ pub enum TableKind {
     BulkApiResultEventStore,
     LogoutEvent,
     PermissionSetEventStore,
+    ReportEvent,
     LoginHistory,
     SetupAuditTrail,
     EventLogFile,
@@ -112,6 +113,7 @@ impl TableKind {
                 | TableKind::BulkApiResultEventStore
                 | TableKind::LogoutEvent
                 | TableKind::PermissionSetEventStore
+                | TableKind::ReportEvent
                 | TableKind::LoginHistory
                 | TableKind::SetupAuditTrail
                 | TableKind::EventLogFile

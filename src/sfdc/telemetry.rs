@@ -27,6 +27,8 @@ pub enum EventKind {
     Rest,
     /// A setup change through the API (freeze, permission set assignment…).
     Setup,
+    /// A report run or export (ReportEvent; ELF Report / ReportExport).
+    Report,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

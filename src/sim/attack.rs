@@ -42,6 +42,8 @@ enum Phase {
     Stuff(u32),
     /// Session hijack: the victim's session is in hand, not yet used.
     Hijack,
+    /// Report export: reports still to describe, and to export.
+    Reports(Vec<String>, Vec<String>),
     Done,
 }
 
@@ -115,9 +117,8 @@ impl Attack {
             StepKind::TokenReplay { session }
             | StepKind::Scrape { session, .. }
             | StepKind::BulkExport { session, .. }
-            | StepKind::PermissionEscalation { session, .. } => {
-                self.steps[*session].session.as_ref()
-            }
+            | StepKind::PermissionEscalation { session, .. }
+            | StepKind::ReportExport { session, .. } => self.steps[*session].session.as_ref(),
             _ => None,
         }
     }
@@ -133,7 +134,8 @@ impl Attack {
             StepKind::TokenReplay { session }
             | StepKind::Scrape { session, .. }
             | StepKind::BulkExport { session, .. }
-            | StepKind::PermissionEscalation { session, .. } => match &e.sc.attack[*session].kind {
+            | StepKind::PermissionEscalation { session, .. }
+            | StepKind::ReportExport { session, .. } => match &e.sc.attack[*session].kind {
                 StepKind::OauthRefresh { leak } | StepKind::PasswordLogin { leak, .. } => {
                     Some(*leak)
                 }
@@ -536,6 +538,91 @@ impl Attack {
                     self.account(e, i, &r, &mut fired);
                     self.steps[i].phase = Phase::Stuff(n + 1);
                     Some(pace(&mut self.steps[i], e.now_ms))
+                }
+            }
+            StepKind::ReportExport { session, objects } => {
+                let Some(tok) = self.token_for(*session) else {
+                    return self.wait_or_end(e, i, *session, fired);
+                };
+                let phase = std::mem::replace(&mut self.steps[i].phase, Phase::Done);
+                let (r, next) = match phase {
+                    Phase::Reports(mut describe, mut export) => {
+                        if let Some(id) = describe.pop() {
+                            let r = e.call(
+                                who,
+                                request(
+                                    Method::Get,
+                                    &format!("{API}/analytics/reports/{id}/describe"),
+                                    Some(&tok),
+                                    ip,
+                                    &ua,
+                                ),
+                            )?;
+                            let ty = r.resp.body_json()["reportMetadata"]["reportType"]["type"]
+                                .as_str()
+                                .map(str::to_owned);
+                            if ty.is_some_and(|t| objects.is_empty() || objects.contains(&t)) {
+                                export.push(id);
+                            }
+                            (r, Some(Phase::Reports(describe, export)))
+                        } else if let Some(id) = export.pop() {
+                            let r = e.call(
+                                who,
+                                request(
+                                    Method::Get,
+                                    &format!("/{id}?export=1&enc=UTF-8&xf=csv"),
+                                    Some(&tok),
+                                    ip,
+                                    &ua,
+                                ),
+                            )?;
+                            let more = !export.is_empty();
+                            (r, more.then_some(Phase::Reports(describe, export)))
+                        } else {
+                            self.end(e, i, "exhausted");
+                            return Ok(fired);
+                        }
+                    }
+                    _ => {
+                        let r = e.call(
+                            who,
+                            request(
+                                Method::Get,
+                                &format!("{API}/analytics/reports"),
+                                Some(&tok),
+                                ip,
+                                &ua,
+                            ),
+                        )?;
+                        let mut ids: Vec<String> = r
+                            .resp
+                            .body_json()
+                            .as_array()
+                            .map(|a| {
+                                a.iter()
+                                    .filter_map(|x| x["id"].as_str().map(str::to_owned))
+                                    .collect()
+                            })
+                            .unwrap_or_default();
+                        // Describe (and so export) in list order.
+                        ids.reverse();
+                        (r, Some(Phase::Reports(ids, Vec::new())))
+                    }
+                };
+                let ok = self.account(e, i, &r, &mut fired);
+                match next {
+                    Some(p) if ok => {
+                        self.steps[i].phase = p;
+                        Some(pace(&mut self.steps[i], e.now_ms))
+                    }
+                    None if ok => {
+                        self.end(e, i, "exhausted");
+                        None
+                    }
+                    _ => {
+                        self.end(e, i, "denied");
+                        None
+                    }
                 }
             }
             StepKind::SessionHijack { victim } => {

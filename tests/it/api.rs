@@ -1128,3 +1128,94 @@ mod sharing {
         assert_eq!(count(&mut s, &kyc), 1);
     }
 }
+
+#[test]
+fn reports_run_and_export_with_the_users_columns_and_leave_report_events() {
+    let mut s = fintech(300);
+    let vpn = Ipv4Addr::new(198, 51, 100, 70);
+    let advisor = soap_login_at(&mut s, "marcus.bell", vpn, NOW);
+    let list = get(&mut s, &advisor, "/services/data/v62.0/analytics/reports");
+    assert_eq!(list.status, 200);
+    let list = list.body_json();
+    let contact = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"].as_str().unwrap().contains("Contact"))
+        .expect("a Contact report")
+        .clone();
+    let id = contact["id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("00O") && id.len() == 18, "{id}");
+    // Columns: exactly the Contact fields the advisor may read.
+    let u = user_idx(&s, "marcus.bell");
+    let eff = s.org.effective(&s.org.users[u]);
+    let org = s.org.clone();
+    let obj = org.object("Contact").unwrap();
+    let readable: Vec<String> = obj
+        .fields
+        .iter()
+        .filter(|f| eff.field(obj, f).read)
+        .map(|f| f.name.clone())
+        .collect();
+    assert!(readable.len() < obj.fields.len(), "FLS hides some fields");
+    let d = get(&mut s, &advisor, contact["describeUrl"].as_str().unwrap()).body_json();
+    assert_eq!(d["reportMetadata"]["reportFormat"], "TABULAR");
+    let run = get(
+        &mut s,
+        &advisor,
+        &format!("{}?includeDetails=true", contact["url"].as_str().unwrap()),
+    );
+    assert_eq!(run.status, 200);
+    let run = run.body_json();
+    let rows = run["factMap"]["T!T"]["rows"].as_array().unwrap();
+    let visible = get(&mut s, &advisor, &q("SELECT COUNT() FROM Contact")).body_json()["totalSize"]
+        .as_u64()
+        .unwrap();
+    assert_eq!(rows.len() as u64, visible.min(2000));
+    assert_eq!(
+        rows[0]["dataCells"].as_array().unwrap().len(),
+        readable.len()
+    );
+    // Export: every visible row as CSV, the readable columns as header.
+    let csv = get(
+        &mut s,
+        &advisor,
+        &format!("/{id}?export=1&enc=UTF-8&xf=csv"),
+    );
+    assert_eq!(csv.status, 200);
+    assert!(csv.header("content-type").unwrap().starts_with("text/csv"));
+    let text = String::from_utf8(csv.body.clone()).unwrap();
+    let mut lines = text.lines();
+    let labels: Vec<String> = readable
+        .iter()
+        .map(|f| format!("\"{}\"", obj.field(f).unwrap().label))
+        .collect();
+    assert_eq!(lines.next().unwrap(), labels.join(","));
+    assert_eq!(lines.count() as u64, visible);
+    // No Export Reports: refused.
+    let mkt = password_login(&mut s, "marketing.sync", "marketing-cloud-connect", MKT_NET)
+        .expect("marketing login");
+    let denied = get(&mut s, &mkt, &format!("/{id}?export=1&xf=csv"));
+    assert_eq!(denied.status, 403);
+    assert_eq!(denied.error_code().as_deref(), Some("INSUFFICIENT_ACCESS"));
+    // The SIEM sees both, as ReportEvent rows.
+    let siem =
+        password_login(&mut s, "siem.connector", "siem-connector", SIEM_NET).expect("siem login");
+    let ev = get(
+        &mut s,
+        &siem,
+        &q(
+            "SELECT Operation, RowsProcessed, ReportId, ColumnHeaders FROM ReportEvent ORDER BY EventDate",
+        ),
+    );
+    assert_eq!(ev.status, 200, "{}", String::from_utf8_lossy(&ev.body));
+    let recs = ev.body_json()["records"].as_array().unwrap().clone();
+    let ops: Vec<&str> = recs
+        .iter()
+        .map(|r| r["Operation"].as_str().unwrap())
+        .collect();
+    assert_eq!(ops, ["ReportRunUsingApi", "ReportExported"]);
+    assert_eq!(recs[1]["RowsProcessed"].as_f64(), Some(visible as f64));
+    assert_eq!(recs[1]["ReportId"], id.as_str());
+    assert_eq!(recs[1]["ColumnHeaders"], readable.join(",").as_str());
+}
