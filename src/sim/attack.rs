@@ -28,7 +28,7 @@ pub struct Session {
     pub refresh: Option<String>,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Phase {
     Start,
     /// Object index, next page URL.
@@ -63,6 +63,9 @@ struct StepState {
     exposed: BTreeSet<String>,
     /// The secret is known to the attacker (credential_leak done).
     leaked: bool,
+    /// A leaked refresh token as it was at leak time (a later rotation by
+    /// its rightful holder makes this copy stale).
+    leaked_token: Option<String>,
     /// data-flow steps: index into `Engine::flows`.
     flow: Option<usize>,
     /// sandbox_refresh: records copied without masking (counted, not listed).
@@ -101,6 +104,7 @@ impl Attack {
                     records_read: 0,
                     exposed: BTreeSet::new(),
                     leaked: false,
+                    leaked_token: None,
                     flow: None,
                     copied: 0,
                 })
@@ -198,7 +202,14 @@ impl Attack {
                     detail: None,
                 });
             }
-            if let Some(ev) = &r.event {
+            // Records of the fixture's data objects; look-ups of setup
+            // objects (User, PermissionSet) expose no data subject.
+            if let Some(ev) = &r.event
+                && ev
+                    .queried_entities
+                    .as_deref()
+                    .is_some_and(|o| e.sc.org.object(o).is_some())
+            {
                 st.records_read += ev.rows_returned;
                 st.exposed.extend(ev.records.iter().cloned());
             }
@@ -263,7 +274,16 @@ impl Attack {
         };
         let quick = |st: &mut StepState, now: i64| now + st.rng.random_range(500..2_500);
         let next: Option<i64> = match &step.kind {
-            StepKind::CredentialLeak { .. } => {
+            StepKind::CredentialLeak { secret, .. } => {
+                if let Secret::RefreshToken { app, user } = secret {
+                    self.steps[i].leaked_token = e
+                        .org
+                        .auth
+                        .refresh_tokens(*app)
+                        .into_iter()
+                        .find(|(u, _)| u == user)
+                        .map(|(_, t)| t.to_owned());
+                }
                 self.steps[i].leaked = true;
                 self.steps[i].first_success_ms = Some(t);
                 fired.push((i, e.now_ms));
@@ -276,11 +296,16 @@ impl Attack {
                 } else {
                     let r = self.login(e, i, *leak, &ua)?;
                     let ok = self.account(e, i, &r, &mut fired);
-                    self.steps[i].phase = Phase::Done;
-                    if !ok {
-                        self.end(e, i, "login refused");
+                    if !ok && transient(&r) {
+                        // Try again later, as any client library would.
+                        Some(pace(&mut self.steps[i], e.now_ms))
+                    } else {
+                        self.steps[i].phase = Phase::Done;
+                        if !ok {
+                            self.end(e, i, "login refused");
+                        }
+                        None
                     }
-                    None
                 }
             }
             StepKind::TokenReplay { session } => {
@@ -291,8 +316,10 @@ impl Attack {
                     who,
                     request(Method::Get, &format!("{API}/sobjects"), Some(&tok), ip, &ua),
                 )?;
-                if self.account(e, i, &r, &mut fired) {
+                if self.account(e, i, &r, &mut fired) || transient(&r) {
                     Some(pace(&mut self.steps[i], e.now_ms))
+                } else if r.resp.status == 401 && self.remint(e, i, *session, &ua, &mut fired)? {
+                    Some(quick(&mut self.steps[i], e.now_ms))
                 } else if step.until == Until::Contained {
                     self.end(e, i, "denied");
                     None
@@ -341,9 +368,7 @@ impl Attack {
                         None => Phase::Scrape(0, None),
                     };
                     Some(pace(&mut self.steps[i], e.now_ms))
-                } else if r.resp.status >= 500
-                    || r.resp.error_code().as_deref() == Some("REQUEST_LIMIT_EXCEEDED")
-                {
+                } else if transient(&r) {
                     // Transient: try the same page again later.
                     self.steps[i].phase = Phase::Scrape(oi, url);
                     Some(pace(&mut self.steps[i], e.now_ms))
@@ -364,6 +389,7 @@ impl Attack {
                     return self.wait_or_end(e, i, *session, fired);
                 };
                 let phase = std::mem::replace(&mut self.steps[i].phase, Phase::Done);
+                let retry = phase.clone();
                 let (r, next) = match phase {
                     Phase::Start | Phase::BulkCreate(_) => {
                         let oi = match phase {
@@ -432,6 +458,15 @@ impl Attack {
                     }
                 };
                 let ok = self.account(e, i, &r, &mut fired);
+                if !ok && transient(&r) {
+                    // The same call again at the next pace.
+                    self.steps[i].phase = retry;
+                    return {
+                        let t = pace(&mut self.steps[i], e.now_ms);
+                        e.schedule(t, Task::Attack(i))?;
+                        Ok(fired)
+                    };
+                }
                 // An object the user cannot query is skipped, not the end.
                 if ok || (r.resp.status == 400 && matches!(next, Phase::BulkCreate(_))) {
                     self.steps[i].phase = next;
@@ -811,14 +846,7 @@ impl Attack {
         };
         let (req, user, app, refresh) = match secret {
             Secret::RefreshToken { app, user } => {
-                let refresh = e
-                    .org
-                    .auth
-                    .refresh_tokens(app)
-                    .into_iter()
-                    .find(|(u, _)| *u == user)
-                    .map(|(_, t)| t.to_owned())
-                    .unwrap_or_default();
+                let refresh = self.steps[leak].leaked_token.clone().unwrap_or_default();
                 let a = &e.org.auth.apps[app];
                 (
                     refresh_grant(&a.client_id, &a.client_secret, &refresh, ip, ua),
@@ -968,6 +996,11 @@ fn flow_classes(e: &Engine, integ: &crate::model::Integration) -> Vec<&'static s
         }
     }
     out.into_iter().collect()
+}
+
+/// Server trouble or a rate limit: worth the same call again later.
+fn transient(r: &Reply) -> bool {
+    r.resp.status >= 500 || r.resp.error_code().as_deref() == Some("REQUEST_LIMIT_EXCEEDED")
 }
 
 fn soql_escape(s: &str) -> String {
