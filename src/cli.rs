@@ -86,9 +86,12 @@ struct RunArgs {
     /// Seed (default: the scenario's `seed`, else 42). The same seed gives a byte-identical run log.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output directory for runlog.ndjson and summary.json.
+    /// Output directory for runlog.ndjson, summary.json and report.json.
     #[arg(long, value_name = "DIR", default_value = "leakdrill-run")]
     out: PathBuf,
+    /// Sigma rules to test: every *.yml/*.yaml in DIR (default: the built-in pack in rules/).
+    #[arg(long, value_name = "DIR")]
+    rules: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -308,31 +311,70 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             // Wall time only for the human summary line; never in files.
             #[allow(clippy::disallowed_methods)]
             let started = std::time::Instant::now();
-            let out = crate::sim::run(
+            let rules = match &a.rules {
+                Some(dir) => crate::detect::Rules::load_dir(dir),
+                None => Ok(crate::detect::Rules::builtin()),
+            };
+            let detector = rules.and_then(|r| r.detector()).map_err(|e| {
+                let code = match e {
+                    crate::detect::RuleError::Io { .. } => exit::USAGE,
+                    _ => exit::INVALID,
+                };
+                anyhow::Error::new(Exit {
+                    code,
+                    message: e.to_string(),
+                })
+            })?;
+            let out = crate::sim::run_detected(
                 sc.clone(),
                 seed,
                 crate::sim::Limits::default(),
                 Box::new(std::io::BufWriter::with_capacity(1 << 20, file)),
+                Some(detector),
             )?;
             let elapsed = started.elapsed();
+            let verdict = crate::score::score(&sc, &out.summary);
             let summary_path = a.out.join("summary.json");
             std::fs::write(
                 &summary_path,
                 format!("{}\n", serde_json::to_string_pretty(&out.summary)?),
+            )?;
+            let report_path = a.out.join("report.json");
+            let report = serde_json::json!({
+                "schema_version": verdict.schema_version,
+                "scenario": out.summary.scenario,
+                "seed": seed,
+                "version": out.summary.version,
+                "digest": out.summary.digest,
+                "passed": verdict.passed,
+                "injections": verdict.injections,
+                "expectations": verdict.expectations,
+                "false_positives": verdict.false_positives,
+                "alerts": out.summary.alerts,
+            });
+            std::fs::write(
+                &report_path,
+                format!("{}\n", serde_json::to_string_pretty(&report)?),
             )?;
             write!(
                 stdout,
                 "{}",
                 crate::sim::render_text(&out.summary, elapsed.as_secs_f64())
             )?;
+            write!(stdout, "{}", crate::score::render_text(&verdict))?;
             writeln!(
                 stdout,
-                "  reproduce: leakdrill run {} --seed {seed}\n  wrote {} and {}",
+                "  reproduce: leakdrill run {} --seed {seed}\n  wrote {}, {} and {}",
                 a.scenario.display(),
                 log_path.display(),
-                summary_path.display()
+                summary_path.display(),
+                report_path.display()
             )?;
-            Ok(exit::OK)
+            Ok(if verdict.passed {
+                exit::OK
+            } else {
+                exit::MISSED
+            })
         }
         Command::Org(OrgCommand::Show(a)) => {
             let org = load(&a.fixture)?;

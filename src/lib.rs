@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod cli;
+pub mod detect;
 pub mod diag;
 pub mod fixture;
 pub mod generate;
@@ -12,6 +13,7 @@ pub mod lint;
 pub mod model;
 pub mod pii;
 pub mod scenario;
+pub mod score;
 pub mod seed;
 pub mod serve;
 pub mod sfdc;

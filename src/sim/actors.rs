@@ -244,7 +244,9 @@ impl Integration {
             idx,
             user,
             app,
-            ip: network_ip(sc, net, idx as u64),
+            // One egress address per (user, network): two flows of one
+            // iPaaS account leave from the same address.
+            ip: network_ip(sc, net, user as u64),
             ua,
             rng: e.seed.fork("integration").fork(&i.id).rng(),
             token: None,

@@ -70,6 +70,9 @@ struct StepState {
     flow: Option<usize>,
     /// sandbox_refresh: records copied without masking (counted, not listed).
     copied: u64,
+    /// What the step's calls looked like in telemetry (usernames, session
+    /// keys, source IPs): an alert naming one of them is about this step.
+    entities: BTreeSet<String>,
 }
 
 /// All attack steps.
@@ -107,6 +110,7 @@ impl Attack {
                     leaked_token: None,
                     flow: None,
                     copied: 0,
+                    entities: BTreeSet::new(),
                 })
                 .collect();
         Attack { steps }
@@ -186,6 +190,11 @@ impl Attack {
     ) -> bool {
         let st = &mut self.steps[i];
         let t = e.now_ms - e.sc.start_ms;
+        if let Some(ev) = &r.event {
+            let ids = [&ev.username, &ev.session_key].into_iter().flatten();
+            st.entities.extend(ids.cloned());
+            st.entities.insert(ev.source_ip.clone());
+        }
         if r.ok() {
             st.calls_ok += 1;
             e.counts.attacker_calls_ok += 1;
@@ -959,6 +968,7 @@ impl Attack {
                     calls_denied: f.blocked,
                     records_read: f.records,
                     records_exposed: f.exposed.len() as u64,
+                    entities: Vec::new(),
                 },
                 None => Injection {
                     id: s.id.clone(),
@@ -971,6 +981,7 @@ impl Attack {
                     calls_denied: st.calls_denied,
                     records_read: st.records_read,
                     records_exposed: st.exposed.len() as u64 + st.copied,
+                    entities: st.entities.iter().cloned().collect(),
                 },
             })
             .collect()

@@ -245,10 +245,31 @@ pub enum Line<'a> {
         #[serde(skip_serializing_if = "is_false")]
         blocked: bool,
     },
+    Alert {
+        t_ms: i64,
+        rule_id: &'a str,
+        title: &'a str,
+        level: &'a str,
+        event_id: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        user: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        session_key: Option<&'a str>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        source_ip: Option<&'a str>,
+    },
     End {
         t_ms: i64,
         undelivered: u64,
     },
+}
+
+/// An alert and when the detector raised it (ms since start).
+#[derive(Debug, Clone, Serialize)]
+pub struct AlertAt {
+    pub t_ms: i64,
+    #[serde(flatten)]
+    pub alert: crate::detect::Alert,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -276,6 +297,8 @@ pub struct Summary {
     pub injections: Vec<Injection>,
     pub actions: Vec<ActionOutcome>,
     pub egress: Vec<EgressTotal>,
+    /// Alerts of the detector under test (empty without one).
+    pub alerts: Vec<AlertAt>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -305,6 +328,10 @@ pub struct Injection {
     pub records_read: u64,
     /// Distinct records returned (by Id).
     pub records_exposed: u64,
+    /// Usernames, session keys and source IPs of the step's calls (for
+    /// scoring alerts; not in `summary.json`).
+    #[serde(skip)]
+    pub entities: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -366,6 +393,8 @@ pub struct Engine {
     chaos: Rng,
     labels: Vec<String>,
     pub egress: Vec<EgressTotal>,
+    /// Alerts raised so far.
+    pub alerts: Vec<AlertAt>,
     /// Tampered integration data flows (webhook_exfil, pii_logging,
     /// cross_border_transfer), with their ground truth.
     pub flows: Vec<Flow>,
@@ -748,6 +777,18 @@ pub fn run(
     limits: Limits,
     out: Box<dyn Write>,
 ) -> Result<RunOutput, SimError> {
+    run_detected(sc, seed, limits, out, None)
+}
+
+/// [`run`] with a detector reading the delivered telemetry; its alerts are
+/// in the log (`alert` lines) and the summary, and the verdict scores them.
+pub fn run_detected(
+    sc: Arc<Scenario>,
+    seed: u64,
+    limits: Limits,
+    out: Box<dyn Write>,
+    detector: Option<crate::detect::Detector>,
+) -> Result<RunOutput, SimError> {
     let seed = Seed(seed);
     let mut opts = Options::for_org(&sc.org);
     opts.daily_api_requests = opts.daily_api_requests.max(10_000_000);
@@ -778,6 +819,7 @@ pub fn run(
         chaos: seed.fork("chaos").rng(),
         labels,
         egress: Vec::new(),
+        alerts: Vec::new(),
         flows: Vec::new(),
         blocked_hosts: BTreeSet::new(),
         fired: Vec::new(),
@@ -794,6 +836,7 @@ pub fn run(
         records: sc.records,
     });
     let mut world = World {
+        detector,
         integrations: sc
             .integrations
             .iter()
@@ -871,6 +914,33 @@ pub fn run(
                     skew_ms: d.skew_ms,
                     duplicate: d.duplicate,
                 });
+                // The detector reads the real-time stream (EventLogFile
+                // rows are not mapped to Sigma documents yet).
+                if d.source == "realtime"
+                    && let Some(det) = world.detector.as_mut()
+                {
+                    let seen = if d.skew_ms != 0 {
+                        let mut ev = (*d.event).clone();
+                        ev.t_ms += d.skew_ms;
+                        ev.event_date = crate::sfdc::sf_datetime(ev.t_ms);
+                        det.observe(&ev)
+                    } else {
+                        det.observe(&d.event)
+                    };
+                    for a in seen {
+                        e.line(&Line::Alert {
+                            t_ms: t,
+                            rule_id: &a.rule_id,
+                            title: &a.title,
+                            level: &a.level,
+                            event_id: &a.event_id,
+                            user: a.user.as_deref(),
+                            session_key: a.session_key.as_deref(),
+                            source_ip: a.source_ip.as_deref(),
+                        });
+                        e.alerts.push(AlertAt { t_ms: t, alert: a });
+                    }
+                }
             }
         }
     }
@@ -896,6 +966,7 @@ pub fn run(
         log,
         counts,
         egress,
+        alerts,
         ..
     } = e;
     let digest = log.finish()?;
@@ -913,11 +984,13 @@ pub fn run(
             injections,
             actions,
             egress,
+            alerts,
         },
     })
 }
 
 struct World {
+    detector: Option<crate::detect::Detector>,
     integrations: Vec<actors::Integration>,
     humans: Vec<actors::Human>,
     attack: attack::Attack,

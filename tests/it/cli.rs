@@ -241,3 +241,65 @@ fn generate_refuses_to_mix_orgs_in_one_directory() {
         2
     );
 }
+
+#[test]
+fn run_scores_the_rules_under_test_and_exits_10_when_an_expectation_is_missed() {
+    let scenario = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("scenarios/hr/over-permissive-bulk-export.yaml");
+    let scenario = scenario.to_str().expect("utf8");
+    let out = tempfile::tempdir().expect("tmp");
+    let dir = out.path().to_str().expect("utf8");
+    // The built-in pack detects it in time.
+    let o = leakdrill(&["run", scenario, "--out", dir]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("verdict: all expectations met"),
+        "{}",
+        stdout(&o)
+    );
+    let report: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(out.path().join("report.json")).expect("report"),
+    )
+    .expect("json");
+    assert_eq!(report["passed"], true);
+    assert!(report["alerts"].as_array().is_some_and(|a| !a.is_empty()));
+    assert!(
+        report["injections"]
+            .as_array()
+            .expect("injections")
+            .iter()
+            .any(|i| i["detected"] == true)
+    );
+    // No rules: nothing is detected, detect_within is missed, exit 10.
+    let empty = tempfile::tempdir().expect("tmp");
+    let o = leakdrill(&[
+        "run",
+        scenario,
+        "--out",
+        dir,
+        "--rules",
+        empty.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 10, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("MISSED detect_within"),
+        "{}",
+        stdout(&o)
+    );
+    // A broken rule file: exit 3, naming the file.
+    std::fs::write(
+        empty.path().join("bad.yml"),
+        "title: x\ndetection:\n  sel: {a: 1}\n  condition: nope and\n",
+    )
+    .expect("write");
+    let o = leakdrill(&[
+        "run",
+        scenario,
+        "--out",
+        dir,
+        "--rules",
+        empty.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("bad.yml"), "{}", stderr(&o));
+}

@@ -3,6 +3,7 @@
 
 mod api;
 mod cli;
+mod detect;
 mod fixtures;
 mod generation;
 mod lint;

@@ -243,9 +243,40 @@ fn every_scenario_validates_and_its_summary_is_pinned() {
         let sc = load(&f);
         assert!(ids.insert(sc.id.clone()), "duplicate scenario id {}", sc.id);
         let seed = sc.seed;
-        let (summary, _, _) = run(sc, seed);
-        let json = serde_json::to_string_pretty(&summary).expect("json");
-        insta::assert_snapshot!(format!("summary-{}", summary.scenario), json);
+        let sc = Arc::new(sc);
+        let det = leakdrill::detect::Rules::builtin()
+            .detector()
+            .expect("pack");
+        let out = sim::run_detected(
+            sc.clone(),
+            seed,
+            Limits::default(),
+            Box::new(std::io::sink()),
+            Some(det),
+        )
+        .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let verdict = leakdrill::score::score(&sc, &out.summary);
+        // Whole-run scoring invariants.
+        for i in &verdict.injections {
+            if let (Some(d), Some(c)) = (i.ttd_ms, i.ttc_ms) {
+                assert!(d >= 0 && c >= 0, "{}: {i:?}", f.display());
+            }
+            assert_eq!(i.detected, i.detected_ms.is_some());
+            assert!(!i.detected || i.detectable);
+        }
+        if sc.expect.no_alerts {
+            assert!(
+                verdict.passed,
+                "{}: a baseline raises no alert",
+                f.display()
+            );
+        }
+        let json = serde_json::to_string_pretty(&serde_json::json!({
+            "summary": out.summary,
+            "verdict": verdict,
+        }))
+        .expect("json");
+        insta::assert_snapshot!(format!("summary-{}", out.summary.scenario), json);
     }
 }
 

@@ -1,0 +1,294 @@
+//! Scoring a run: which alerts were true positives for which injection,
+//! time to detect and to contain per injection, false positives per benign
+//! hour, and the scenario's expectations evaluated into met/missed with
+//! margins. Pure: a function of the scenario and the run summary.
+//!
+//! Owns: the true-positive rule and the expectation semantics. Must not:
+//! run anything or read files.
+
+use serde::Serialize;
+
+use crate::scenario::{Scenario, StepKind};
+use crate::sim::Summary;
+
+/// How long after an injection's last success an alert still counts for it.
+pub const GRACE_MS: i64 = 24 * 3_600_000;
+
+/// Version of the verdict's JSON shape.
+pub const SCHEMA_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Verdict {
+    pub schema_version: u32,
+    pub injections: Vec<InjectionScore>,
+    pub expectations: Vec<ExpectationResult>,
+    pub false_positives: FalsePositives,
+    /// Every expectation met.
+    pub passed: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct InjectionScore {
+    pub id: String,
+    pub kind: &'static str,
+    /// Its calls reach Salesforce telemetry (not a leak, a data flow outside
+    /// Salesforce or a sandbox copy).
+    pub detectable: bool,
+    pub detected: bool,
+    /// First true-positive alert (ms since start).
+    pub detected_ms: Option<i64>,
+    /// First success → first true-positive alert.
+    pub ttd_ms: Option<i64>,
+    /// First success → last success, when the attacker was stopped.
+    pub ttc_ms: Option<i64>,
+    pub contained: bool,
+    pub records_exposed: u64,
+    /// Rule ids of its true-positive alerts.
+    pub rules: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ExpectationResult {
+    /// `detect_within`, `contain_within`, `max_records_exposed`, `no_alerts`.
+    pub id: &'static str,
+    pub met: bool,
+    /// What was asked (ms or records).
+    pub limit: Option<i64>,
+    /// What happened (ms or records); `None` = never.
+    pub actual: Option<i64>,
+    /// `limit − actual` when both exist (negative = missed by that much).
+    pub margin: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FalsePositives {
+    pub count: u64,
+    pub per_benign_hour: f64,
+}
+
+/// Scores `s`, the summary of a run of `sc`.
+pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
+    let mut tp = vec![false; s.alerts.len()];
+    let mut injections = Vec::new();
+    for (k, inj) in s.injections.iter().enumerate() {
+        let step = &sc.attack[k];
+        let detectable = !matches!(
+            step.kind,
+            StepKind::CredentialLeak { .. }
+                | StepKind::DataFlow { .. }
+                | StepKind::SandboxRefresh { .. }
+        ) && inj.first_success_ms.is_some();
+        let mut detected_ms = None;
+        let mut rules: Vec<String> = Vec::new();
+        if detectable {
+            let from = inj.start_ms;
+            let to = inj.last_success_ms.unwrap_or(s.duration_ms) + GRACE_MS;
+            for (a, hit) in s.alerts.iter().zip(tp.iter_mut()) {
+                let names = [&a.alert.user, &a.alert.session_key, &a.alert.source_ip];
+                let about = names
+                    .into_iter()
+                    .flatten()
+                    .any(|n| inj.entities.iter().any(|x| x == n));
+                if about && a.t_ms >= from && a.t_ms <= to {
+                    *hit = true;
+                    detected_ms.get_or_insert(a.t_ms);
+                    if !rules.contains(&a.alert.rule_id) {
+                        rules.push(a.alert.rule_id.clone());
+                    }
+                }
+            }
+        }
+        let contained = inj
+            .first_denied_ms
+            .is_some_and(|d| inj.last_success_ms.is_none_or(|l| l <= d));
+        let ttc_ms = match (contained, inj.first_success_ms, inj.last_success_ms) {
+            (true, Some(f), Some(l)) => Some(l - f),
+            _ => None,
+        };
+        injections.push(InjectionScore {
+            id: inj.id.clone(),
+            kind: inj.kind,
+            detectable,
+            detected: detected_ms.is_some(),
+            detected_ms,
+            ttd_ms: detected_ms
+                .zip(inj.first_success_ms)
+                .map(|(d, f)| (d - f).max(0)),
+            ttc_ms,
+            contained,
+            records_exposed: inj.records_exposed,
+            rules,
+        });
+    }
+    let fp = tp.iter().filter(|x| !**x).count() as u64;
+    let hours = (s.duration_ms as f64 / 3_600_000.0).max(1.0 / 60.0);
+    let false_positives = FalsePositives {
+        count: fp,
+        per_benign_hour: (fp as f64 / hours * 1000.0).round() / 1000.0,
+    };
+    let expectations = expectations(sc, s, &injections);
+    let passed = expectations.iter().all(|e| e.met);
+    Verdict {
+        schema_version: SCHEMA_VERSION,
+        injections,
+        expectations,
+        false_positives,
+        passed,
+    }
+}
+
+/// Steps whose one success is a session for later steps.
+fn is_login(k: &StepKind) -> bool {
+    matches!(
+        k,
+        StepKind::OauthRefresh { .. }
+            | StepKind::PasswordLogin { .. }
+            | StepKind::SessionHijack { .. }
+            | StepKind::CredentialStuffing { .. }
+    )
+}
+
+fn result(id: &'static str, limit: i64, actual: Option<i64>) -> ExpectationResult {
+    let met = actual.is_some_and(|a| a <= limit);
+    ExpectationResult {
+        id,
+        met,
+        limit: Some(limit),
+        actual,
+        margin: actual.map(|a| limit - a),
+    }
+}
+
+fn expectations(sc: &Scenario, s: &Summary, inj: &[InjectionScore]) -> Vec<ExpectationResult> {
+    let x = &sc.expect;
+    let mut out = Vec::new();
+    // The attack as a whole: from its first successful call.
+    let first_ok = s
+        .injections
+        .iter()
+        .zip(inj)
+        .filter(|(_, i)| i.detectable)
+        .filter_map(|(r, _)| r.first_success_ms)
+        .min();
+    if let Some(limit) = x.detect_within_ms {
+        let first_alert = inj.iter().filter_map(|i| i.detected_ms).min();
+        let actual = first_ok.zip(first_alert).map(|(f, d)| (d - f).max(0));
+        out.push(result("detect_within", limit, actual));
+    }
+    if let Some(limit) = x.contain_within_ms {
+        // Every step that made calls must have been stopped.
+        // Logins hand their session on; the steps that use it are what
+        // must stop.
+        let api: Vec<(&crate::sim::Injection, &InjectionScore)> = s
+            .injections
+            .iter()
+            .zip(inj)
+            .zip(&sc.attack)
+            .filter(|((r, _), st)| {
+                r.calls_ok > 0
+                    && !is_login(&st.kind)
+                    && !matches!(
+                        st.kind,
+                        StepKind::CredentialLeak { .. } | StepKind::SandboxRefresh { .. }
+                    )
+            })
+            .map(|(x, _)| x)
+            .collect();
+        let all_contained = !api.is_empty() && api.iter().all(|(_, i)| i.contained);
+        let first_ok = api
+            .iter()
+            .filter_map(|(r, _)| r.first_success_ms)
+            .min()
+            .or(first_ok);
+        let last_ok = api.iter().filter_map(|(r, _)| r.last_success_ms).max();
+        let actual = match (all_contained, first_ok, last_ok) {
+            (true, Some(f), Some(l)) => Some(l - f),
+            _ => None,
+        };
+        out.push(result("contain_within", limit, actual));
+    }
+    if let Some(limit) = x.max_records_exposed {
+        let total: u64 = s.injections.iter().map(|i| i.records_exposed).sum();
+        out.push(result(
+            "max_records_exposed",
+            limit as i64,
+            Some(total as i64),
+        ));
+    }
+    if x.no_alerts {
+        out.push(result("no_alerts", 0, Some(s.alerts.len() as i64)));
+    }
+    out
+}
+
+/// The verdict for the terminal: detection and containment per injection,
+/// then each expectation with its margin.
+pub fn render_text(v: &Verdict) -> String {
+    use std::fmt::Write;
+    let dur = |ms: i64| {
+        let t = crate::sim::fmt_offset(Some(ms.abs()));
+        let t = t.trim_start_matches('+');
+        if ms < 0 {
+            format!("-{t}")
+        } else {
+            t.to_owned()
+        }
+    };
+    let fmt = |ms: Option<i64>| ms.map_or_else(|| "-".to_owned(), dur);
+    let mut o = String::new();
+    let _ = writeln!(
+        o,
+        "\n  {:<24} {:>9} {:>11} {:>11}  rules",
+        "detection", "detected", "ttd", "ttc"
+    );
+    for i in v.injections.iter().filter(|i| i.detectable) {
+        let _ = writeln!(
+            o,
+            "  {:<24} {:>9} {:>11} {:>11}  {}",
+            i.id,
+            if i.detected { "yes" } else { "NO" },
+            fmt(i.ttd_ms),
+            fmt(i.ttc_ms),
+            i.rules.len()
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  false positives: {} ({} per hour)",
+        v.false_positives.count, v.false_positives.per_benign_hour
+    );
+    for e in &v.expectations {
+        let (limit, actual, margin) = if e.id == "max_records_exposed" || e.id == "no_alerts" {
+            (
+                e.limit.map_or("-".into(), |x| x.to_string()),
+                e.actual.map_or("never".into(), |x| x.to_string()),
+                e.margin.map_or("-".into(), |x| x.to_string()),
+            )
+        } else {
+            (
+                fmt(e.limit),
+                e.actual.map_or("never".into(), dur),
+                e.margin.map_or("-".into(), dur),
+            )
+        };
+        let _ = writeln!(
+            o,
+            "  {:<6} {:<20} limit {:>11}  actual {:>11}  margin {:>11}",
+            if e.met { "met" } else { "MISSED" },
+            e.id,
+            limit,
+            actual,
+            margin
+        );
+    }
+    let _ = writeln!(
+        o,
+        "  verdict: {}",
+        if v.passed {
+            "all expectations met"
+        } else {
+            "expectations missed (exit 10)"
+        }
+    );
+    o
+}
