@@ -21,6 +21,14 @@ use crate::sfdc::telemetry::EventKind;
 /// The built-in pack, compiled in (the files in `rules/`).
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "sf_api_query_volume_per_user.yml",
+        include_str!("../rules/sf_api_query_volume_per_user.yml"),
+    ),
+    (
+        "sf_bulk_export_after_password_login.yml",
+        include_str!("../rules/sf_bulk_export_after_password_login.yml"),
+    ),
+    (
         "sf_failed_login_spray.yml",
         include_str!("../rules/sf_failed_login_spray.yml"),
     ),

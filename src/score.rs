@@ -77,7 +77,7 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
             StepKind::CredentialLeak { .. }
                 | StepKind::DataFlow { .. }
                 | StepKind::SandboxRefresh { .. }
-        ) && inj.first_success_ms.is_some();
+        ) && inj.calls_ok + inj.calls_denied > 0;
         let mut detected_ms = None;
         let mut rules: Vec<String> = Vec::new();
         if detectable {
@@ -111,9 +111,9 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
             detectable,
             detected: detected_ms.is_some(),
             detected_ms,
-            ttd_ms: detected_ms
-                .zip(inj.first_success_ms)
-                .map(|(d, f)| (d - f).max(0)),
+            // From the first success; a step that never succeeded (a
+            // refused spray) from its start.
+            ttd_ms: detected_ms.map(|d| (d - inj.first_success_ms.unwrap_or(inj.start_ms)).max(0)),
             ttc_ms,
             contained,
             records_exposed: inj.records_exposed,

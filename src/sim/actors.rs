@@ -195,6 +195,8 @@ pub struct Integration {
     ua: &'static str,
     rng: Rng,
     token: Option<String>,
+    /// Its stored refresh token (connected-app integrations).
+    refresh: Option<String>,
     phase: Phase,
     /// SystemModstamp / LogDate watermark of the last completed run.
     watermark_ms: i64,
@@ -250,6 +252,7 @@ impl Integration {
             ua,
             rng: e.seed.fork("integration").fork(&i.id).rng(),
             token: None,
+            refresh: None,
             phase: Phase::Idle,
             watermark_ms: sc.start_ms - DAY_MS,
             run_rows: 0,
@@ -317,14 +320,20 @@ impl Integration {
         let who = ActorId::Integration(self.k);
         let req = match self.app {
             Some(a) => {
-                let refresh = e
-                    .org
-                    .auth
-                    .refresh_tokens(a)
-                    .into_iter()
-                    .find(|(u, _)| *u == self.user)
-                    .map(|(_, t)| t.to_owned());
-                match refresh {
+                // The integration's own copy of its refresh token, taken
+                // from the org once: a revoke or someone else's rotation
+                // makes it stale (invalid_grant), it never falls back to a
+                // password.
+                if self.refresh.is_none() {
+                    self.refresh = e
+                        .org
+                        .auth
+                        .refresh_tokens(a)
+                        .into_iter()
+                        .find(|(u, _)| *u == self.user)
+                        .map(|(_, t)| t.to_owned());
+                }
+                match self.refresh.clone() {
                     Some(r) => {
                         let app = &e.org.auth.apps[a];
                         refresh_grant(
@@ -342,6 +351,9 @@ impl Integration {
         };
         let r = e.call(who, req)?;
         self.token = session_of(&r);
+        if let Some(rotated) = json_str(&r.resp.body_json(), "refresh_token") {
+            self.refresh = Some(rotated);
+        }
         Ok(self.token.is_some())
     }
 

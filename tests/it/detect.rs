@@ -197,3 +197,46 @@ fn failed_logins_sprayed_across_users_from_one_address() {
         "two users is a typo, not a spray"
     );
 }
+
+#[test]
+fn query_rows_over_5000_an_hour_for_one_user() {
+    let rows = |seq, t, n| {
+        let mut e = ev(seq, t, EventKind::Query, "etl@x.example.com", "192.0.2.130");
+        e.rows_processed = n;
+        e
+    };
+    let burst: Vec<Event> = (0..3)
+        .map(|k| rows(k, T0 + k as i64 * 2 * MIN, 2000))
+        .collect();
+    assert_eq!(
+        alerts(&burst),
+        ["More than 5,000 query rows to one user in an hour"]
+    );
+    let spread: Vec<Event> = (0..3)
+        .map(|k| rows(k, T0 + k as i64 * 40 * MIN, 2000))
+        .collect();
+    assert!(alerts(&spread).is_empty(), "the same rows over two hours");
+}
+
+#[test]
+fn a_bulk_export_right_after_a_password_login() {
+    let u = "payroll@x.example.com";
+    let with = |login_type: &str| {
+        let mut l = login(1, T0, u, "203.0.113.20", true);
+        l.login_type = Some(match login_type {
+            "soap" => "Partner Product",
+            _ => "Remote Access 2.0",
+        });
+        let mut b = ev(2, T0 + 10 * MIN, EventKind::BulkResult, u, "203.0.113.20");
+        b.rows_processed = 5000;
+        vec![l, b]
+    };
+    assert_eq!(
+        alerts(&with("soap")),
+        ["Bulk API export within an hour of a password login"]
+    );
+    assert!(
+        alerts(&with("oauth")).is_empty(),
+        "a connected app's grant, then its extract"
+    );
+}
