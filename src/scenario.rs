@@ -474,7 +474,12 @@ pub struct RawAction {
 #[serde(deny_unknown_fields)]
 pub struct RawTrigger {
     /// The id of an attack step; fires at its first successful call.
-    pub first_success: Spanned<String>,
+    #[serde(default)]
+    pub first_success: Option<Spanned<String>>,
+    /// A rule id or title of the rules under test, or `any`: fires at the
+    /// first such alert (a SOAR playbook).
+    #[serde(default)]
+    pub alert: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -711,6 +716,8 @@ pub struct Fault {
 pub enum Trigger {
     At(i64),
     FirstSuccess(usize),
+    /// The first alert whose rule id or title equals this (`any`: any alert).
+    Alert(String),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -1846,9 +1853,22 @@ impl V<'_> {
                     None
                 }
                 (Some(_), None) => Some(Trigger::At(self.offset(&a.at, duration_ms, "`at`"))),
-                (None, Some(on)) => self
-                    .lookup(&on.value.first_success, "attack step", step_ids())
-                    .map(Trigger::FirstSuccess),
+                (None, Some(on)) => match (&on.value.first_success, &on.value.alert) {
+                    (Some(step), None) => self
+                        .lookup(step, "attack step", step_ids())
+                        .map(Trigger::FirstSuccess),
+                    (None, Some(rule)) if !rule.value.trim().is_empty() => {
+                        Some(Trigger::Alert(rule.value.trim().to_owned()))
+                    }
+                    _ => {
+                        self.err(
+                            on.loc,
+                            "`on` needs exactly one of `first_success` or `alert`",
+                            "e.g. `on: { first_success: scrape }` or `on: { alert: any }`",
+                        );
+                        None
+                    }
+                },
                 (None, None) => {
                     self.err(
                         a.action.loc,

@@ -86,6 +86,24 @@ impl Door {
         e.schedule(at_ms + a.after_ms + latency, Task::Action(k, 0))
     }
 
+    /// Triggers every action waiting for an alert of this rule (or any).
+    pub fn on_alert(
+        &mut self,
+        e: &mut Engine,
+        rule_id: &str,
+        title: &str,
+        at_ms: i64,
+    ) -> Result<(), SimError> {
+        for k in 0..e.sc.response.len() {
+            if let Trigger::Alert(want) = &e.sc.response[k].trigger
+                && (want == "any" || want == rule_id || want == title)
+            {
+                self.trigger(e, k, at_ms)?;
+            }
+        }
+        Ok(())
+    }
+
     /// Triggers every action waiting for `step`'s first success.
     pub fn on_first_success(
         &mut self,

@@ -938,6 +938,8 @@ pub fn run_detected(
                             session_key: a.session_key.as_deref(),
                             source_ip: a.source_ip.as_deref(),
                         });
+                        let now = e.now_ms;
+                        world.door.on_alert(&mut e, &a.rule_id, &a.title, now)?;
                         e.alerts.push(AlertAt { t_ms: t, alert: a });
                     }
                 }

@@ -303,3 +303,60 @@ fn run_scores_the_rules_under_test_and_exits_10_when_an_expectation_is_missed() 
     assert_eq!(code(&o), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("bad.yml"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_playbook_contains_on_the_alert_and_removing_its_rule_makes_the_drill_fail() {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let scenario = root.join("scenarios/fintech/soar-playbook-token-replay.yaml");
+    let scenario = scenario.to_str().expect("utf8");
+    let out = tempfile::tempdir().expect("tmp");
+    let dir = out.path().to_str().expect("utf8");
+    let o = leakdrill(&["run", scenario, "--out", dir]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    let read = |name: &str| -> serde_json::Value {
+        serde_json::from_str(&std::fs::read_to_string(out.path().join(name)).expect("file"))
+            .expect("json")
+    };
+    let (summary, report) = (read("summary.json"), read("report.json"));
+    let first_alert = summary["alerts"][0]["t_ms"].as_i64().expect("an alert");
+    for a in summary["actions"].as_array().expect("actions") {
+        assert_eq!(
+            a["triggered_ms"].as_i64(),
+            Some(first_alert),
+            "the playbook fires on the alert: {a}"
+        );
+    }
+    for i in report["injections"].as_array().expect("injections") {
+        if let (Some(d), Some(c)) = (i["ttd_ms"].as_i64(), i["ttc_ms"].as_i64()) {
+            assert!(d <= c, "contained because detected: {i}");
+        }
+    }
+    // The same pack without the volume rule: no alert, no revoke, exit 10.
+    let pack = tempfile::tempdir().expect("tmp");
+    for entry in std::fs::read_dir(root.join("rules")).expect("rules") {
+        let p = entry.expect("entry").path();
+        let name = p
+            .file_name()
+            .expect("name")
+            .to_str()
+            .expect("utf8")
+            .to_owned();
+        if name.ends_with(".yml") && name != "sf_api_query_volume_per_user.yml" {
+            std::fs::copy(&p, pack.path().join(&name)).expect("copy");
+        }
+    }
+    let o = leakdrill(&[
+        "run",
+        scenario,
+        "--out",
+        dir,
+        "--rules",
+        pack.path().to_str().expect("utf8"),
+    ]);
+    assert_eq!(code(&o), 10, "{}", stdout(&o));
+    assert!(
+        stdout(&o).contains("MISSED contain_within"),
+        "{}",
+        stdout(&o)
+    );
+}
