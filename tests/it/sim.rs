@@ -111,6 +111,13 @@ fn two_processes_write_identical_run_logs() {
         read(&dirs[0], "runlog.ndjson"),
         read(&dirs[1], "runlog.ndjson")
     );
+    assert_eq!(read(&dirs[0], "report.json"), read(&dirs[1], "report.json"));
+    // Detection is part of what must replay identically.
+    let log = String::from_utf8(read(&dirs[0], "runlog.ndjson")).expect("utf8");
+    assert!(
+        log.contains("\"type\":\"alert\""),
+        "the built-in pack alerts on this leak"
+    );
     let s: Value = serde_json::from_slice(&read(&dirs[0], "summary.json")).expect("json");
     for key in [
         "scenario",
