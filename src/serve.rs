@@ -85,7 +85,7 @@ struct App {
     /// page is rendered.
     org: RwLock<OrgState>,
     /// Lines for the telemetry writer thread (bounded: back-pressure, not loss).
-    telemetry: std::sync::mpsc::SyncSender<TelemetryMsg>,
+    telemetry: Arc<TelemetryQueue>,
     egress: Mutex<std::io::BufWriter<std::fs::File>>,
     tls: Option<TlsAcceptor>,
     /// Stubs for the fixture's third-party endpoints.
@@ -350,49 +350,103 @@ async fn accept_loop(
         }
     }
     // Every event of every answered request is in the file before we return.
-    let (ack_tx, ack_rx) = std::sync::mpsc::channel();
-    if app.telemetry.send(TelemetryMsg::Flush(ack_tx)).is_ok() {
-        let _ = tokio::task::spawn_blocking(move || ack_rx.recv()).await;
-    }
-}
-
-/// Messages to the telemetry writer.
-enum TelemetryMsg {
-    Line(String),
-    /// Flush and acknowledge (shutdown).
-    Flush(std::sync::mpsc::Sender<()>),
+    let q = app.telemetry.clone();
+    let _ = tokio::task::spawn_blocking(move || q.flush()).await;
 }
 
 /// Queued telemetry lines before senders wait for the writer.
 const TELEMETRY_QUEUE: usize = 65_536;
+/// How long a line may sit in memory before the writer takes it.
+const TELEMETRY_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Writes telemetry lines on its own thread, batching bursts and flushing
-/// whenever the queue runs dry, so request handling never waits on disk.
-fn spawn_telemetry_writer(
-    mut out: std::io::BufWriter<std::fs::File>,
-) -> std::sync::mpsc::SyncSender<TelemetryMsg> {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<TelemetryMsg>(TELEMETRY_QUEUE);
+/// Telemetry lines on their way to `telemetry.ndjson`. Request handlers
+/// push under a short lock and never wake the writer (no futex per
+/// request); the writer drains every [`TELEMETRY_TICK`], or at once when
+/// the queue is full (back-pressure, not loss) or a flush is asked for.
+#[derive(Default)]
+struct TelemetryQueue {
+    state: std::sync::Mutex<QueueState>,
+    /// The writer waits here.
+    wake: std::sync::Condvar,
+    /// Senders of a full queue, and flushers, wait here.
+    drained: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    lines: Vec<String>,
+    /// Flushes asked for and flushes done (a flush waits for its number).
+    flush_asked: u64,
+    flush_done: u64,
+}
+
+impl TelemetryQueue {
+    fn push(&self, line: String) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        while st.lines.len() >= TELEMETRY_QUEUE {
+            self.wake.notify_one();
+            st = match self.drained.wait(st) {
+                Ok(st) => st,
+                Err(_) => return,
+            };
+        }
+        st.lines.push(line);
+    }
+
+    /// Blocks until every line pushed before the call is on disk.
+    fn flush(&self) {
+        let Ok(mut st) = self.state.lock() else {
+            return;
+        };
+        st.flush_asked += 1;
+        let mine = st.flush_asked;
+        self.wake.notify_one();
+        while st.flush_done < mine {
+            st = match self.drained.wait(st) {
+                Ok(st) => st,
+                Err(_) => return,
+            };
+        }
+    }
+}
+
+fn spawn_telemetry_writer(mut out: std::io::BufWriter<std::fs::File>) -> Arc<TelemetryQueue> {
+    let q = Arc::new(TelemetryQueue::default());
+    let queue = q.clone();
     std::thread::spawn(move || {
-        while let Ok(first) = rx.recv() {
-            let mut next = Some(first);
-            while let Some(msg) = next.take() {
-                match msg {
-                    TelemetryMsg::Line(l) => {
-                        let _ = out.write_all(l.as_bytes());
-                        let _ = out.write_all(b"\n");
-                    }
-                    TelemetryMsg::Flush(ack) => {
-                        let _ = out.flush();
-                        let _ = ack.send(());
-                    }
+        let mut batch = Vec::new();
+        loop {
+            let asked = {
+                let Ok(st) = queue.state.lock() else { return };
+                let Ok((mut st, _)) = queue.wake.wait_timeout_while(st, TELEMETRY_TICK, |st| {
+                    st.lines.len() < TELEMETRY_QUEUE && st.flush_asked == st.flush_done
+                }) else {
+                    return;
+                };
+                // The server is gone and nothing is left: stop.
+                if st.lines.is_empty() && Arc::strong_count(&queue) == 1 {
+                    return;
                 }
-                next = rx.try_recv().ok();
+                std::mem::swap(&mut batch, &mut st.lines);
+                queue.drained.notify_all();
+                st.flush_asked
+            };
+            for l in batch.drain(..) {
+                let _ = out.write_all(l.as_bytes());
+                let _ = out.write_all(b"\n");
             }
             let _ = out.flush();
+            if let Ok(mut st) = queue.state.lock()
+                && st.flush_done < asked
+            {
+                st.flush_done = asked;
+                queue.drained.notify_all();
+            }
         }
-        let _ = out.flush();
     });
-    tx
+    q
 }
 
 async fn connection(app: Arc<App>, stream: TcpStream, peer: SocketAddr) {
@@ -692,7 +746,7 @@ async fn api(
         page.render(&org.store, &mut resp.body);
     }
     if let Ok(line) = serde_json::to_string(&event) {
-        let _ = app.telemetry.send(TelemetryMsg::Line(line));
+        app.telemetry.push(line);
     }
     to_http(resp)
 }

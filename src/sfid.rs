@@ -61,6 +61,67 @@ pub fn push_record_id(out: &mut String, base: u64, key_prefix: &str, index: u64)
     out.extend(id.iter().chain(suffix(&id).iter()).map(|b| char::from(*b)));
 }
 
+/// A record Id held inline (no heap): telemetry keeps up to
+/// [`crate::sfdc::telemetry::MAX_RECORD_IDS`] of them per event, so a
+/// 200-record page costs one allocation, not 200. Holds at most 18 ASCII
+/// bytes; longer text is cut at 18 (Ids never are).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Id {
+    len: u8,
+    bytes: [u8; 18],
+}
+
+impl Id {
+    pub fn new(s: &str) -> Id {
+        let mut bytes = [0u8; 18];
+        // Cut on a char boundary so `as_str` stays valid UTF-8.
+        let mut n = s.len().min(18);
+        while !s.is_char_boundary(n) {
+            n -= 1;
+        }
+        bytes[..n].copy_from_slice(&s.as_bytes()[..n]);
+        Id {
+            len: n as u8,
+            bytes,
+        }
+    }
+    pub fn as_str(&self) -> &str {
+        // Built from a `&str` prefix cut on a char boundary.
+        std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()
+    }
+}
+
+impl std::ops::Deref for Id {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.as_str()
+    }
+}
+
+impl std::fmt::Debug for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Debug::fmt(self.as_str(), f)
+    }
+}
+
+impl std::fmt::Display for Id {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl serde::Serialize for Id {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl PartialEq<str> for Id {
+    fn eq(&self, other: &str) -> bool {
+        self.as_str() == other
+    }
+}
+
 /// The Id of record `index` of the object with `key_prefix` under `seed`.
 pub fn record_id(seed: Seed, key_prefix: &str, index: u64) -> String {
     let mut s = String::with_capacity(18);
@@ -128,5 +189,19 @@ mod tests {
         }
         assert_ne!(record_id(Seed(1), "003", 5), record_id(Seed(2), "003", 5));
         assert!(org_id("fintech-wealth").starts_with("00D5e0"));
+    }
+
+    #[test]
+    fn inline_ids_keep_text() {
+        let id = record_id(Seed(7), "003", 9);
+        assert_eq!(Id::new(&id).as_str(), id);
+        assert_eq!(
+            serde_json::to_string(&Id::new(&id)).ok(),
+            serde_json::to_string(&id).ok()
+        );
+        assert_eq!(Id::new("").as_str(), "");
+        // Over-long text is cut on a char boundary, never panics.
+        assert_eq!(Id::new("0123456789abcdefgé!").as_str(), "0123456789abcdefg");
+        assert_eq!(Id::new("0123456789abcdefghij").len(), 18);
     }
 }

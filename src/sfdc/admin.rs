@@ -303,7 +303,7 @@ impl OrgState {
         ev.kind = EventKind::Setup;
         ev.operation = Some(operation.to_owned());
         ev.detail = Some(format!("{detail} ({})", self.org.users[target].username));
-        ev.records = vec![self.store.user_ids[target].clone()];
+        ev.records = vec![crate::sfid::Id::new(&self.store.user_ids[target])];
         ev.rows_processed = 1;
     }
 

@@ -298,7 +298,7 @@ impl OrgState {
         ev.records = job.ids[start..end]
             .iter()
             .take(MAX_RECORD_IDS)
-            .cloned()
+            .map(|i| crate::sfid::Id::new(i))
             .collect();
         ev.detail = Some(format!("JobId={}", job.id));
         Response {

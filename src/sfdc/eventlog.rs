@@ -477,7 +477,7 @@ fn elf_row(t: &str, e: &Event) -> Vec<String> {
             }
             "TIMESTAMP_DERIVED" => derived.clone(),
             "USER_ID_DERIVED" => uid18.clone(),
-            "URI_ID_DERIVED" => e.records.first().cloned().unwrap_or_default(),
+            "URI_ID_DERIVED" => e.records.first().map(|i| i.to_string()).unwrap_or_default(),
             "ENTITY_NAME" | "ENTITY_TYPE" => opt(&e.queried_entities),
             "METHOD" => e.http_method.clone(),
             "MEDIA_TYPE" => "application/json".into(),
@@ -779,7 +779,11 @@ impl OrgState {
                         "API".into(),
                         perms,
                         set,
-                        e.records.join(","),
+                        e.records
+                            .iter()
+                            .map(|i| i.as_str())
+                            .collect::<Vec<_>>()
+                            .join(","),
                         e.request_identifier.clone(),
                     ]);
                     rows.push(r);

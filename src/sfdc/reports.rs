@@ -152,7 +152,11 @@ impl OrgState {
         ev.queried_entities = Some(rep.object.clone());
         ev.rows_processed = rows as u64;
         ev.rows_returned = rows as u64;
-        ev.records = ids.iter().take(MAX_RECORD_IDS).cloned().collect();
+        ev.records = ids
+            .iter()
+            .take(MAX_RECORD_IDS)
+            .map(|i| crate::sfid::Id::new(i))
+            .collect();
         ev.detail = Some(format!(
             "ReportId={};Name={};ColumnHeaders={}",
             rep.id,

@@ -254,7 +254,7 @@ impl OrgState {
         ev.records = c.rows[c.next..end]
             .iter()
             .take(MAX_RECORD_IDS)
-            .map(|r| t.rows[*r].values[0].clone())
+            .map(|r| crate::sfid::Id::new(&t.rows[*r].values[0]))
             .collect();
         ev.queried_entities = Some(t.schema.name.clone());
         let total = c.rows.len();
@@ -407,7 +407,9 @@ impl OrgState {
         }
         ev.kind = EventKind::Rest;
         ev.rows_processed = 1;
-        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        ev.records = vec![crate::sfid::Id::new(
+            &self.store.tables[t].rows[r].values[0],
+        )];
         ev.queried_entities = Some(schema.name.clone());
         let mut body = Vec::new();
         query::write_record(&mut body, &self.store, t, r, &select, v);
@@ -539,7 +541,7 @@ impl OrgState {
         let uid = self.store.user_ids[user].clone();
         let id = self.store.tables[t].insert(row, &uid, now_ms);
         ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
-        ev.records = vec![id.clone()];
+        ev.records = vec![crate::sfid::Id::new(&id)];
         ev.rows_processed = 1;
         Response::json(201, &json!({"id": id, "success": true, "errors": []}))
     }
@@ -580,7 +582,9 @@ impl OrgState {
         let uid = self.store.user_ids[user].clone();
         self.store.tables[t].touch(r, &uid, now_ms);
         ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
-        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        ev.records = vec![crate::sfid::Id::new(
+            &self.store.tables[t].rows[r].values[0],
+        )];
         ev.rows_processed = 1;
         Response::empty(204)
     }
@@ -609,7 +613,9 @@ impl OrgState {
         let uid = self.store.user_ids[user].clone();
         self.store.tables[t].soft_delete(r, &uid, now_ms);
         ev.queried_entities = Some(self.store.tables[t].schema.name.clone());
-        ev.records = vec![self.store.tables[t].rows[r].values[0].clone()];
+        ev.records = vec![crate::sfid::Id::new(
+            &self.store.tables[t].rows[r].values[0],
+        )];
         Response::empty(204)
     }
 }

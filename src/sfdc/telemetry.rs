@@ -69,7 +69,7 @@ pub struct Event {
     pub rows_processed: u64,
     pub rows_returned: u64,
     /// Ids of records returned (capped at [`MAX_RECORD_IDS`]).
-    pub records: Vec<String>,
+    pub records: Vec<crate::sfid::Id>,
     pub login_type: Option<&'static str>,
     /// `Success`, `Invalid Password`, … for logins.
     pub status: Option<String>,

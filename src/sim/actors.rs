@@ -203,7 +203,7 @@ pub struct Integration {
     run_rows: u64,
     /// Ids read this run, kept only while a tampered flow uses this
     /// integration (the records that flow exposes).
-    run_ids: std::collections::BTreeSet<String>,
+    run_ids: std::collections::BTreeSet<crate::sfid::Id>,
     seen_files: std::collections::BTreeSet<String>,
     tz: jiff::tz::TimeZone,
     /// For syncs: an object, a non-sensitive field the integration user may

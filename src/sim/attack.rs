@@ -60,7 +60,7 @@ struct StepState {
     calls_ok: u64,
     calls_denied: u64,
     records_read: u64,
-    exposed: BTreeSet<String>,
+    exposed: BTreeSet<crate::sfid::Id>,
     /// The secret is known to the attacker (credential_leak done).
     leaked: bool,
     /// A leaked refresh token as it was at leak time (a later rotation by

@@ -375,7 +375,7 @@ pub struct Flow {
     pub sends: u64,
     pub blocked: u64,
     pub records: u64,
-    pub exposed: BTreeSet<String>,
+    pub exposed: BTreeSet<crate::sfid::Id>,
 }
 
 /// The simulator's world: the org, the clock, the queue and the log.
@@ -724,7 +724,13 @@ impl Engine {
     }
 
     /// A tampered flow `j` sends what the integration just read.
-    pub fn flow_send(&mut self, actor: ActorId, j: usize, records: u64, ids: &BTreeSet<String>) {
+    pub fn flow_send(
+        &mut self,
+        actor: ActorId,
+        j: usize,
+        records: u64,
+        ids: &BTreeSet<crate::sfid::Id>,
+    ) {
         let f = self.flows[j].clone();
         let classes: Vec<&str> = f.classes.to_vec();
         let sent = self.egress(actor, &f.url, &f.country, records, &classes, Some(f.step));
