@@ -348,6 +348,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "digest": out.summary.digest,
                 "passed": verdict.passed,
                 "injections": verdict.injections,
+                "exposure": verdict.exposure,
                 "expectations": verdict.expectations,
                 "false_positives": verdict.false_positives,
                 "alerts": out.summary.alerts,

@@ -71,6 +71,41 @@ impl Classification {
     }
 }
 
+/// A set of classifications: what one response carried.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct ClassSet(u8);
+
+impl ClassSet {
+    pub fn insert(&mut self, c: Classification) {
+        self.0 |= 1 << (c as u8);
+    }
+    pub fn contains(self, c: Classification) -> bool {
+        self.0 & (1 << (c as u8)) != 0
+    }
+    pub fn union(self, other: ClassSet) -> ClassSet {
+        ClassSet(self.0 | other.0)
+    }
+    pub fn is_empty(self) -> bool {
+        self.0 == 0
+    }
+    /// Members in [`Classification::ALL`] order.
+    pub fn iter(self) -> impl Iterator<Item = Classification> {
+        Classification::ALL
+            .into_iter()
+            .filter(move |c| self.contains(*c))
+    }
+}
+
+impl FromIterator<Classification> for ClassSet {
+    fn from_iter<I: IntoIterator<Item = Classification>>(it: I) -> ClassSet {
+        let mut s = ClassSet::default();
+        for c in it {
+            s.insert(c);
+        }
+        s
+    }
+}
+
 impl fmt::Display for Classification {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -205,6 +205,20 @@ impl<'o> Plan<'o> {
         self.objs[object].count
     }
 
+    /// The generated record a record Id names: (object, index), when the
+    /// Id is one of this plan's (key prefix of a fixture object, index
+    /// under this seed and within the object's count).
+    pub fn locate(&self, id: &str) -> Option<(usize, u64)> {
+        let prefix = id.get(..3)?;
+        let object = self
+            .org
+            .objects
+            .iter()
+            .position(|o| o.key_prefix == prefix)?;
+        let i = sfid::record_index(self.seed, id)?;
+        (i < self.objs[object].count).then_some((object, i))
+    }
+
     pub fn total_records(&self) -> u64 {
         self.objs.iter().map(|o| o.count).sum()
     }

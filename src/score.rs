@@ -6,10 +6,14 @@
 //! Owns: the true-positive rule and the expectation semantics. Must not:
 //! run anything or read files.
 
+use std::collections::{BTreeMap, BTreeSet};
+
 use serde::Serialize;
 
+use crate::pii::Plan;
 use crate::scenario::{Scenario, StepKind};
-use crate::sim::Summary;
+use crate::seed::Seed;
+use crate::sim::{Exposure, Summary};
 
 /// How long after an injection's last success an alert still counts for it.
 pub const GRACE_MS: i64 = 24 * 3_600_000;
@@ -21,6 +25,9 @@ pub const SCHEMA_VERSION: u32 = 1;
 pub struct Verdict {
     pub schema_version: u32,
     pub injections: Vec<InjectionScore>,
+    /// All injections together (a record exposed twice counts once; before
+    /// detection = before the first true-positive alert of any injection).
+    pub exposure: RecordsExposed,
     pub expectations: Vec<ExpectationResult>,
     pub false_positives: FalsePositives,
     /// Every expectation met.
@@ -42,9 +49,77 @@ pub struct InjectionScore {
     /// First success → last success, when the attacker was stopped.
     pub ttc_ms: Option<i64>,
     pub contained: bool,
-    pub records_exposed: u64,
+    pub records_exposed: RecordsExposed,
     /// Rule ids of its true-positive alerts.
     pub rules: Vec<String>,
+}
+
+/// Distinct records exposed, split by when (relative to detection) and by
+/// what: data class of the fields returned, and the data subject's
+/// jurisdiction (from the record's generator: a child record belongs to its
+/// parent person). After containment nothing succeeds, so "after detection"
+/// is the window between detection and containment.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RecordsExposed {
+    pub total: u64,
+    pub before_detection: u64,
+    pub after_detection: u64,
+    /// Records carrying each class (a record counts once per class).
+    pub by_class: BTreeMap<&'static str, u64>,
+    pub by_jurisdiction: BTreeMap<String, u64>,
+    /// Distinct data subjects (people) whose records were exposed.
+    pub subjects: u64,
+    pub subjects_by_jurisdiction: BTreeMap<String, u64>,
+    /// Exposed without a record trail (unmasked sandbox copies) or not
+    /// generated records (made during the run): in `total` only.
+    pub unattributed: u64,
+}
+
+impl RecordsExposed {
+    /// Breaks `exposed` down; `extra` records have no Ids; `detected_ms`
+    /// splits before/after (never detected: all before).
+    fn build(
+        plan: Option<&Plan<'_>>,
+        exposed: &Exposure,
+        extra: u64,
+        detected_ms: Option<i64>,
+    ) -> Self {
+        let mut r = RecordsExposed {
+            total: exposed.len() as u64 + extra,
+            ..Default::default()
+        };
+        let mut subjects: BTreeMap<String, BTreeSet<(usize, u64)>> = BTreeMap::new();
+        for (id, x) in exposed {
+            if detected_ms.is_some_and(|d| x.first_ms >= d) {
+                r.after_detection += 1;
+            } else {
+                r.before_detection += 1;
+            }
+            for c in x.classes.iter() {
+                *r.by_class.entry(c.as_str()).or_default() += 1;
+            }
+            let located = plan.and_then(|p| {
+                let (o, i) = p.locate(id)?;
+                let (po, pi) = p.subject_of(o, i)?;
+                Some((p.subject_jurisdiction(po, pi).code(), (po, pi)))
+            });
+            match located {
+                Some((j, subject)) => {
+                    *r.by_jurisdiction.entry(j.clone()).or_default() += 1;
+                    subjects.entry(j).or_default().insert(subject);
+                }
+                None => r.unattributed += 1,
+            }
+        }
+        r.before_detection += extra;
+        r.unattributed += extra;
+        r.subjects_by_jurisdiction = subjects
+            .iter()
+            .map(|(j, s)| (j.clone(), s.len() as u64))
+            .collect();
+        r.subjects = r.subjects_by_jurisdiction.values().sum();
+        r
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -68,6 +143,9 @@ pub struct FalsePositives {
 
 /// Scores `s`, the summary of a run of `sc`.
 pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
+    // The generator that made the org's records: maps exposed Ids to
+    // subjects and jurisdictions.
+    let plan = Plan::new(&sc.org, sc.records, Seed(s.seed)).ok();
     let mut tp = vec![false; s.alerts.len()];
     let mut injections = Vec::new();
     for (k, inj) in s.injections.iter().enumerate() {
@@ -116,10 +194,33 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
             ttd_ms: detected_ms.map(|d| (d - inj.first_success_ms.unwrap_or(inj.start_ms)).max(0)),
             ttc_ms,
             contained,
-            records_exposed: inj.records_exposed,
+            records_exposed: RecordsExposed::build(
+                plan.as_ref(),
+                &inj.exposed,
+                inj.records_exposed.saturating_sub(inj.exposed.len() as u64),
+                detected_ms,
+            ),
             rules,
         });
     }
+    let first_detection = injections.iter().filter_map(|i| i.detected_ms).min();
+    let mut all = Exposure::new();
+    for inj in &s.injections {
+        for (id, x) in &inj.exposed {
+            all.entry(*id)
+                .and_modify(|y| {
+                    y.first_ms = y.first_ms.min(x.first_ms);
+                    y.classes = y.classes.union(x.classes);
+                })
+                .or_insert(*x);
+        }
+    }
+    let extra = s
+        .injections
+        .iter()
+        .map(|i| i.records_exposed.saturating_sub(i.exposed.len() as u64))
+        .sum();
+    let exposure = RecordsExposed::build(plan.as_ref(), &all, extra, first_detection);
     let fp = tp.iter().filter(|x| !**x).count() as u64;
     let hours = (s.duration_ms as f64 / 3_600_000.0).max(1.0 / 60.0);
     let false_positives = FalsePositives {
@@ -131,6 +232,7 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
     Verdict {
         schema_version: SCHEMA_VERSION,
         injections,
+        exposure,
         expectations,
         false_positives,
         passed,
@@ -252,6 +354,27 @@ pub fn render_text(v: &Verdict) -> String {
             i.rules.len()
         );
     }
+    let x = &v.exposure;
+    if x.total > 0 {
+        let _ = writeln!(
+            o,
+            "  exposed: {} records of {} subjects ({} before detection, {} after)",
+            thousands(x.total),
+            thousands(x.subjects),
+            thousands(x.before_detection),
+            thousands(x.after_detection)
+        );
+        let mut classes: Vec<(&str, u64)> = x.by_class.iter().map(|(k, n)| (*k, *n)).collect();
+        classes.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        wrap_items(&mut o, "by class", &classes);
+        let mut juris: Vec<(&str, u64)> = x
+            .by_jurisdiction
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        juris.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        wrap_items(&mut o, "by jurisdiction", &juris);
+    }
     let _ = writeln!(
         o,
         "  false positives: {} ({} per hour)",
@@ -291,4 +414,34 @@ pub fn render_text(v: &Verdict) -> String {
         }
     );
     o
+}
+
+/// `12,345`.
+pub fn thousands(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `    label: a 1 · b 2 · …` wrapped at 80 columns.
+fn wrap_items(o: &mut String, label: &str, items: &[(&str, u64)]) {
+    use std::fmt::Write;
+    let mut line = format!("    {label}:");
+    for (k, n) in items {
+        let item = format!(" {k} {}", thousands(*n));
+        if line.len() + item.len() + 2 > 80 {
+            let _ = writeln!(o, "{line}");
+            line = " ".repeat(label.len() + 5);
+        } else if !line.ends_with(':') {
+            line.push_str(" ·");
+        }
+        line.push_str(&item);
+    }
+    let _ = writeln!(o, "{line}");
 }

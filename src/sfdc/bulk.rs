@@ -34,6 +34,7 @@ pub struct Job {
     header: Vec<String>,
     rows: Vec<Vec<String>>,
     ids: Vec<String>,
+    classes: crate::model::ClassSet,
 }
 
 impl OrgState {
@@ -227,6 +228,7 @@ impl OrgState {
             header,
             rows,
             ids,
+            classes: query::read_classes(&self.org, &self.store, &ex.select),
         };
         let info = self.job_info(&job);
         self.jobs.push(job);
@@ -295,6 +297,7 @@ impl OrgState {
         ev.queried_entities = Some(job.object.clone());
         ev.rows_processed = (end - start) as u64;
         ev.rows_returned = ev.rows_processed;
+        ev.classes = job.classes;
         ev.records = job.ids[start..end]
             .iter()
             .take(MAX_RECORD_IDS)

@@ -53,6 +53,23 @@ pub fn mask(v: &str) -> String {
         .collect()
 }
 
+/// Classes of the data fields a select list returns in clear (a masked
+/// encrypted value exposes nothing).
+pub fn read_classes(org: &Org, store: &Store, select: &[ColPath]) -> crate::model::ClassSet {
+    select
+        .iter()
+        .filter(|p| !p.masked)
+        .filter_map(|p| {
+            let &(t, c) = p.hops.last()?;
+            let table = store.tables.get(t)?;
+            match (table.schema.kind, table.schema.columns.get(c)?.data_field) {
+                (TableKind::Data(oi), Some(fi)) => Some(org.objects.get(oi)?.fields.get(fi)?.class),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
 /// A query ready to page through.
 #[derive(Debug, Clone)]
 pub struct Cursor {

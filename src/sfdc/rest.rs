@@ -251,6 +251,7 @@ impl OrgState {
         let t = &self.store.tables[c.table];
         ev.rows_processed = (end - c.next) as u64;
         ev.rows_returned = ev.rows_processed;
+        ev.classes = query::read_classes(&self.org, &self.store, &c.select);
         ev.records = c.rows[c.next..end]
             .iter()
             .take(MAX_RECORD_IDS)
@@ -407,6 +408,7 @@ impl OrgState {
         }
         ev.kind = EventKind::Rest;
         ev.rows_processed = 1;
+        ev.classes = query::read_classes(&self.org, &self.store, &select);
         ev.records = vec![crate::sfid::Id::new(
             &self.store.tables[t].rows[r].values[0],
         )];

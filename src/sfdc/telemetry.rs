@@ -70,6 +70,10 @@ pub struct Event {
     pub rows_returned: u64,
     /// Ids of records returned (capped at [`MAX_RECORD_IDS`]).
     pub records: Vec<crate::sfid::Id>,
+    /// Classes of the field values the response carried (ground truth for
+    /// exposure scoring; not a Salesforce field, never serialised).
+    #[serde(skip)]
+    pub classes: crate::model::ClassSet,
     pub login_type: Option<&'static str>,
     /// `Success`, `Invalid Password`, … for logins.
     pub status: Option<String>,
@@ -138,6 +142,7 @@ impl Event {
             rows_processed: 0,
             rows_returned: 0,
             records: Vec::new(),
+            classes: Default::default(),
             login_type: None,
             status: None,
             error_code: None,

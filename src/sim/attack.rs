@@ -60,7 +60,7 @@ struct StepState {
     calls_ok: u64,
     calls_denied: u64,
     records_read: u64,
-    exposed: BTreeSet<crate::sfid::Id>,
+    exposed: super::Exposure,
     /// The secret is known to the attacker (credential_leak done).
     leaked: bool,
     /// A leaked refresh token as it was at leak time (a later rotation by
@@ -68,8 +68,6 @@ struct StepState {
     leaked_token: Option<String>,
     /// data-flow steps: index into `Engine::flows`.
     flow: Option<usize>,
-    /// sandbox_refresh: records copied without masking (counted, not listed).
-    copied: u64,
     /// What the step's calls looked like in telemetry (usernames, session
     /// keys, source IPs): an alert naming one of them is about this step.
     entities: BTreeSet<String>,
@@ -105,11 +103,10 @@ impl Attack {
                     calls_ok: 0,
                     calls_denied: 0,
                     records_read: 0,
-                    exposed: BTreeSet::new(),
+                    exposed: Default::default(),
                     leaked: false,
                     leaked_token: None,
                     flow: None,
-                    copied: 0,
                     entities: BTreeSet::new(),
                 })
                 .collect();
@@ -220,7 +217,7 @@ impl Attack {
                     .is_some_and(|o| e.sc.org.object(o).is_some())
             {
                 st.records_read += ev.rows_returned;
-                st.exposed.extend(ev.records.iter().cloned());
+                super::note_exposed(&mut st.exposed, ev.records.iter().copied(), t, ev.classes);
             }
             true
         } else {
@@ -727,7 +724,7 @@ impl Attack {
                     sends: 0,
                     blocked: 0,
                     records: 0,
-                    exposed: BTreeSet::new(),
+                    exposed: Default::default(),
                 });
                 self.steps[i].flow = Some(e.flows.len() - 1);
                 self.steps[i].phase = Phase::Done;
@@ -762,7 +759,21 @@ impl Attack {
                 e.egress(who, &to, "", exposed, &classes, Some(i));
                 let st = &mut self.steps[i];
                 st.records_read = rows;
-                st.copied = exposed;
+                if !sb.masked {
+                    // Every record of the copied objects, with all its fields.
+                    for obj in &sb.objects {
+                        let (Some(tb), Some(o)) = (e.org.store.table(obj), e.sc.org.object(obj))
+                        else {
+                            continue;
+                        };
+                        let all = o.fields.iter().map(|f| f.class).collect();
+                        let ids = e.org.store.tables[tb]
+                            .rows
+                            .iter()
+                            .map(|r| crate::sfid::Id::new(&r.values[0]));
+                        super::note_exposed(&mut st.exposed, ids, t, all);
+                    }
+                }
                 if exposed > 0 {
                     st.first_success_ms = Some(t);
                     st.last_success_ms = Some(t);
@@ -969,6 +980,7 @@ impl Attack {
                     records_read: f.records,
                     records_exposed: f.exposed.len() as u64,
                     entities: Vec::new(),
+                    exposed: f.exposed.clone(),
                 },
                 None => Injection {
                     id: s.id.clone(),
@@ -980,8 +992,9 @@ impl Attack {
                     calls_ok: st.calls_ok,
                     calls_denied: st.calls_denied,
                     records_read: st.records_read,
-                    records_exposed: st.exposed.len() as u64 + st.copied,
+                    records_exposed: st.exposed.len() as u64,
                     entities: st.entities.iter().cloned().collect(),
+                    exposed: st.exposed.clone(),
                 },
             })
             .collect()

@@ -314,6 +314,34 @@ pub struct Counts {
     pub run_log_lines: u64,
 }
 
+/// A record an injection exposed: when first, and which classes of its
+/// fields (over all the calls that returned it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Exposed {
+    pub first_ms: i64,
+    pub classes: crate::model::ClassSet,
+}
+
+/// Records exposed by one injection, by Id.
+pub type Exposure = std::collections::BTreeMap<crate::sfid::Id, Exposed>;
+
+/// Notes `ids` as exposed at `t_ms` with `classes`.
+pub fn note_exposed(
+    map: &mut Exposure,
+    ids: impl IntoIterator<Item = crate::sfid::Id>,
+    t_ms: i64,
+    classes: crate::model::ClassSet,
+) {
+    for id in ids {
+        map.entry(id)
+            .and_modify(|x| x.classes = x.classes.union(classes))
+            .or_insert(Exposed {
+                first_ms: t_ms,
+                classes,
+            });
+    }
+}
+
 /// Ground truth of one attack step.
 #[derive(Debug, Clone, Serialize)]
 pub struct Injection {
@@ -332,6 +360,11 @@ pub struct Injection {
     /// scoring alerts; not in `summary.json`).
     #[serde(skip)]
     pub entities: Vec<String>,
+    /// The records behind `records_exposed`, for exposure by class and
+    /// jurisdiction (not in `summary.json`). Sandbox copies carry no Ids:
+    /// `records_exposed` may exceed its length.
+    #[serde(skip)]
+    pub exposed: Exposure,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -375,7 +408,7 @@ pub struct Flow {
     pub sends: u64,
     pub blocked: u64,
     pub records: u64,
-    pub exposed: BTreeSet<crate::sfid::Id>,
+    pub exposed: Exposure,
 }
 
 /// The simulator's world: the org, the clock, the queue and the log.
@@ -741,7 +774,11 @@ impl Engine {
         if sent {
             flow.sends += 1;
             flow.records += records;
-            flow.exposed.extend(ids.iter().cloned());
+            let classes = crate::model::Classification::ALL
+                .into_iter()
+                .filter(|c| f.classes.contains(&c.as_str()))
+                .collect();
+            note_exposed(&mut flow.exposed, ids.iter().copied(), t, classes);
             flow.last_ms = Some(t);
             if flow.first_ms.is_none() {
                 flow.first_ms = Some(t);

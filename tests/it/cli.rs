@@ -270,6 +270,42 @@ fn run_scores_the_rules_under_test_and_exits_10_when_an_expectation_is_missed() 
             .iter()
             .any(|i| i["detected"] == true)
     );
+    // The bulk export's records, by class and by the subjects' jurisdiction
+    // (the HR fixture's people are mostly Californians).
+    let export = report["injections"]
+        .as_array()
+        .expect("injections")
+        .iter()
+        .find(|i| i["id"] == "export")
+        .expect("export step");
+    let x = &export["records_exposed"];
+    let total = x["total"].as_u64().expect("total");
+    assert!(total > 0, "{x}");
+    let by_j: u64 = x["by_jurisdiction"]
+        .as_object()
+        .expect("by_jurisdiction")
+        .values()
+        .filter_map(serde_json::Value::as_u64)
+        .sum();
+    assert_eq!(by_j, total, "{x}");
+    let top = x["by_jurisdiction"]
+        .as_object()
+        .expect("by_jurisdiction")
+        .iter()
+        .max_by_key(|(_, n)| n.as_u64())
+        .map(|(j, _)| j.clone());
+    assert_eq!(top.as_deref(), Some("US-CA"), "{x}");
+    assert!(
+        x["by_class"]["pii.direct"].as_u64().is_some_and(|n| n > 0),
+        "{x}"
+    );
+    let subjects = report["exposure"]["subjects"].as_u64().expect("subjects");
+    assert!(subjects > 0 && subjects <= total, "{}", report["exposure"]);
+    assert!(
+        stdout(&o).contains("by jurisdiction: US-CA"),
+        "{}",
+        stdout(&o)
+    );
     // No rules: nothing is detected, detect_within is missed, exit 10.
     let empty = tempfile::tempdir().expect("tmp");
     let o = leakdrill(&[

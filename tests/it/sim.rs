@@ -270,7 +270,10 @@ fn every_scenario_validates_and_its_summary_is_pinned() {
             }
             assert_eq!(i.detected, i.detected_ms.is_some());
             assert!(!i.detected || i.detectable);
+            exposure_adds_up(&i.records_exposed)
+                .unwrap_or_else(|e| panic!("{}: {}: {e}", f.display(), i.id));
         }
+        exposure_adds_up(&verdict.exposure).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         if sc.expect.no_alerts {
             assert!(
                 verdict.passed,
@@ -474,6 +477,40 @@ fn the_scenario_schema_is_json_schema_of_the_format() {
 }
 
 /// Scenario text with a random fault list, for the property test.
+/// The exposure breakdown's parts add up to its totals.
+fn exposure_adds_up(x: &leakdrill::score::RecordsExposed) -> Result<(), String> {
+    let check = |ok: bool, what: &str| {
+        if ok {
+            Ok(())
+        } else {
+            Err(format!("{what}: {x:?}"))
+        }
+    };
+    check(
+        x.before_detection + x.after_detection == x.total,
+        "before + after = total",
+    )?;
+    check(
+        x.by_jurisdiction.values().sum::<u64>() + x.unattributed == x.total,
+        "by jurisdiction + unattributed = total",
+    )?;
+    check(
+        x.by_class.values().all(|&n| n <= x.total),
+        "no class above the total",
+    )?;
+    check(
+        x.subjects_by_jurisdiction.values().sum::<u64>() == x.subjects,
+        "subjects by jurisdiction = subjects",
+    )?;
+    check(
+        x.subjects_by_jurisdiction
+            .iter()
+            .all(|(j, &n)| n >= 1 && n <= x.by_jurisdiction.get(j).copied().unwrap_or(0)),
+        "every subject has an exposed record in its jurisdiction",
+    )?;
+    check(x.subjects <= x.total, "subjects <= records")
+}
+
 fn with_chaos(faults: &[&str], seed_latency_m: u32) -> Scenario {
     let text = std::fs::read_to_string(data("scenarios/small.yaml")).expect("read");
     let text = text.replace("after: 30m", &format!("after: {seed_latency_m}m"));
@@ -516,8 +553,15 @@ proptest! {
     fn whole_run_invariants(seed in any::<u64>(), picks in proptest::collection::vec(0..FAULTS.len(), 0..4), latency_m in 1u32..90) {
         let faults: Vec<&str> = picks.iter().map(|&i| FAULTS[i]).collect::<std::collections::BTreeSet<_>>().into_iter().collect();
         let sc = with_chaos(&faults, latency_m);
+        let verdict_of = sc.clone();
         let (s, lines, _) = run(sc, seed);
         let reproduce = format!("seed {seed}, faults {faults:?}, latency {latency_m}m");
+        // Exposure totals add up, per injection and overall.
+        let verdict = leakdrill::score::score(&verdict_of, &s);
+        for i in &verdict.injections {
+            prop_assert!(exposure_adds_up(&i.records_exposed).is_ok(), "{:?} ({reproduce})", exposure_adds_up(&i.records_exposed));
+        }
+        prop_assert!(exposure_adds_up(&verdict.exposure).is_ok(), "{:?} ({reproduce})", exposure_adds_up(&verdict.exposure));
 
         // No action before its trigger (plus its latency).
         for a in &s.actions {
