@@ -42,6 +42,9 @@
 
 pub mod calendar;
 
+#[cfg(test)]
+mod tests;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::OnceLock;
 
