@@ -19,9 +19,11 @@
 //!
 //! Decisions where the companion md is silent or unverified:
 //! * Chained anchors (`submitted:<obligation>`, `individual_notice_sent`):
-//!   the instant the anchor notice was actually filed (`notified`), else an
-//!   explicit trigger of that key, else it is *projected* from the anchor's
-//!   due instant. A projected clock reports its due time but stays
+//!   an explicit trigger of that key if the caller set one (e.g. the 8-K
+//!   amendment runs from when new information became available, not from
+//!   the first filing), else the instant the anchor notice was actually
+//!   filed (`notified`), else it is *projected* from the anchor's due
+//!   instant. A projected clock reports its due time but stays
 //!   [`ClockStatus::NotStarted`] (the submission never happened) unless the
 //!   chained notice itself was filed, so a missed anchor is counted once, on
 //!   the anchor's own clock.
@@ -862,8 +864,8 @@ pub fn applicable<'a>(cat: &'a Catalogue, exp: &Exposure, opts: &Options) -> Vec
 // ------------------------------------------------------------- clocks
 
 /// Trigger instants by `[vocab.triggers]` key (ms since the epoch, UTC).
-/// A `submitted:<obligation>` key may be set to state an anchor instant
-/// explicitly; filed notices passed to [`compute`] take precedence.
+/// A `submitted:<obligation>` key may be set to state a chained anchor
+/// instant explicitly; it takes precedence over the filed notice.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Triggers {
     by_kind: BTreeMap<String, i64>,
@@ -1036,10 +1038,9 @@ impl Ctx<'_> {
             ("submitted" | "individual_notice_sent", Some(a)) => {
                 let key = format!("submitted:{a}");
                 let explicit = self
-                    .notified
-                    .get(a)
-                    .copied()
-                    .or_else(|| self.triggers.get(&key))
+                    .triggers
+                    .get(&key)
+                    .or_else(|| self.notified.get(a).copied())
                     .or_else(|| {
                         self.triggers
                             .get(&ob.trigger)
@@ -1330,6 +1331,23 @@ fn clock(ctx: &Ctx, ob: &Obligation) -> Clock {
     c
 }
 
+/// The operational deadline across clocks (`[defaults].multi_jurisdiction`:
+/// each clock is reported, the binding one is the earliest): the earliest
+/// due instant among started, unfiled statutory clocks (pending or overdue;
+/// qualitative SLAs and projected anchors excluded).
+pub fn earliest_due(clocks: &[Clock]) -> Option<&Clock> {
+    clocks
+        .iter()
+        .filter(|c| matches!(c.status, ClockStatus::Pending | ClockStatus::Overdue))
+        .filter_map(|c| c.due_at_ms.map(|d| (d, c)))
+        .min_by(|(a, x), (b, y)| {
+            a.cmp(b)
+                .then_with(|| x.regime_id.cmp(&y.regime_id))
+                .then_with(|| x.obligation_id.cmp(&y.obligation_id))
+        })
+        .map(|(_, c)| c)
+}
+
 // --------------------------------------------------------------- money
 
 /// A penalty range from the catalogue's statutory maxima.
@@ -1409,8 +1427,10 @@ pub fn money_estimate(
         };
         let capped = TURNOVER_CAPPED_BY_FIXED.contains(&id);
         let high = tier(fixed, pct, annual_turnover, capped)?;
+        let fixed_s = fixed.map_or("none".to_owned(), |f| format!("{f} {currency}"));
+        let pct_s = pct.map_or("none".to_owned(), |p| format!("{p}% of annual turnover"));
         basis.push(format!(
-            "{what}: fixed {fixed:?}, turnover % {pct:?}, {}",
+            "{what}: fixed {fixed_s}, turnover {pct_s}, {}",
             if capped {
                 "percentage capped by the fixed amount"
             } else {

@@ -923,3 +923,55 @@ fn money_from_statutory_maxima_only() {
         Some(Verification::Unverified)
     );
 }
+
+#[test]
+fn explicit_anchor_trigger_and_future_triggers() {
+    // 8-K amendment: new information determined Mon 2026-12-07 10:00 EST
+    // (15:00Z) overrides the first filing as the anchor: BD1 Tue 8, BD2 Wed 9,
+    // BD3 Thu 10, BD4 Fri 11 → 17:30 EST = 22:30Z.
+    let t = Triggers::new()
+        .with("materiality_determination", ms("2026-11-25T20:00:00Z"))
+        .with(
+            "submitted:us_sec_8k_105_initial",
+            ms("2026-12-07T15:00:00Z"),
+        );
+    let cs = clocks(
+        "us_sec_8k_105",
+        &t,
+        &[("us_sec_8k_105_initial", "2026-12-01T15:00:00Z")],
+        &Options::default(),
+    );
+    assert_eq!(due(&cs, "us_sec_8k_105_amendment"), "2026-12-11T22:30:00Z");
+    // Without it, from the filing Tue Dec 1: Wed 2, Thu 3, Fri 4, Mon 7 → 22:30Z.
+    let t = Triggers::new().with("materiality_determination", ms("2026-11-25T20:00:00Z"));
+    let cs = clocks(
+        "us_sec_8k_105",
+        &t,
+        &[("us_sec_8k_105_initial", "2026-12-01T15:00:00Z")],
+        &Options::default(),
+    );
+    assert_eq!(due(&cs, "us_sec_8k_105_amendment"), "2026-12-07T22:30:00Z");
+    // A trigger after as_of has not happened yet.
+    let early = Options {
+        as_of_ms: Some(ms("2026-11-20T00:00:00Z")),
+        ..Options::default()
+    };
+    let cs = clocks("us_sec_8k_105", &t, &[], &early);
+    assert_eq!(
+        find(&cs, "us_sec_8k_105_initial").status,
+        ClockStatus::NotStarted
+    );
+}
+
+#[test]
+fn earliest_due_is_the_operational_deadline() {
+    // GDPR SA due Mon 22:42Z; NIS2 early warning due Sat 22:42Z (earliest);
+    // qualitative SLAs (Sat 22:42Z too) are excluded.
+    let t = Triggers::new().with("awareness", ms("2026-03-06T22:42:00Z"));
+    let opts = Options::default();
+    let mut all = clocks("eu_gdpr", &t, &[], &opts);
+    all.extend(clocks("eu_nis2", &t, &[], &opts));
+    let e = earliest_due(&all).expect("some clock pending");
+    assert_eq!(e.obligation_id, "eu_nis2_early_warning");
+    assert_eq!(e.due_at_ms, Some(ms("2026-03-07T22:42:00Z")));
+}
