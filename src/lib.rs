@@ -5,6 +5,7 @@
 #![recursion_limit = "256"]
 
 pub mod cli;
+pub mod clocks;
 pub mod detect;
 pub mod diag;
 pub mod fixture;
