@@ -351,6 +351,10 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 "exposure": verdict.exposure,
                 "expectations": verdict.expectations,
                 "false_positives": verdict.false_positives,
+                "regimes": verdict.notification.regimes,
+                "clocks": verdict.notification.clocks,
+                "trigger_at": verdict.notification.trigger_at,
+                "money_estimate": verdict.notification.money,
                 "alerts": out.summary.alerts,
             });
             std::fs::write(

@@ -209,6 +209,10 @@ struct RawOrgInfo {
     daily_api_requests: Option<u64>,
     #[serde(default)]
     email_domain: Option<Spanned<String>>,
+    /// Entity kinds that make sector regimes apply (`sec_registrant`,
+    /// `nydfs_covered`, `pci_merchant`, …: `clocks::ENTITY_KINDS`).
+    #[serde(default)]
+    regulated_as: Option<Vec<Spanned<String>>>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -611,6 +615,23 @@ impl Validator<'_> {
             "invalid.example",
         );
         let org_name = given.and_then(|o| o.name.clone()).unwrap_or_default();
+        let mut regulated_as: Vec<String> = Vec::new();
+        for k in given.and_then(|o| o.regulated_as.as_ref()).into_iter().flatten() {
+            if crate::clocks::ENTITY_KINDS.iter().any(|(n, _)| *n == k.value) {
+                if !regulated_as.contains(&k.value) {
+                    regulated_as.push(k.value.clone());
+                }
+            } else {
+                self.err(
+                    k.loc,
+                    format!("unknown entity kind `{}`", k.value),
+                    crate::diag::suggest(
+                        &k.value,
+                        crate::clocks::ENTITY_KINDS.iter().map(|(n, _)| *n),
+                    ),
+                );
+            }
+        }
         let daily_api_requests = given.and_then(|o| o.daily_api_requests).unwrap_or(0);
         if !is_reserved_domain(&email_domain.value) {
             self.err(
@@ -707,6 +728,7 @@ impl Validator<'_> {
             time_zone: time_zone.value.clone(),
             daily_api_requests,
             email_domain: email_domain.value.to_ascii_lowercase(),
+            regulated_as,
             population,
             networks,
             objects,

@@ -743,6 +743,8 @@ pub struct Org {
     pub daily_api_requests: u64,
     /// Reserved domain used for synthetic emails (`example.com` or `*.test`).
     pub email_domain: String,
+    /// Entity kinds that make sector regimes apply (`clocks::ENTITY_KINDS`).
+    pub regulated_as: Vec<String>,
     pub population: Vec<PopulationShare>,
     pub networks: Vec<Network>,
     pub objects: Vec<Object>,

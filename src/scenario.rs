@@ -497,6 +497,13 @@ pub struct RawTarget {
     /// block_egress: the endpoint host to refuse.
     #[serde(default)]
     pub host: Option<Spanned<String>>,
+    /// notify: a regime of the regulatory-clock catalogue (`eu_gdpr`):
+    /// files every one of its obligations that applies.
+    #[serde(default)]
+    pub regime: Option<Spanned<String>>,
+    /// notify: one obligation of the catalogue (`eu_gdpr_art33_sa`).
+    #[serde(default)]
+    pub obligation: Option<Spanned<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, JsonSchema, serde::Serialize)]
@@ -519,6 +526,9 @@ pub enum ActionKind {
     /// Refuse an endpoint host at the egress proxy (a deny rule outside
     /// Salesforce): the target's `host`, or a data-flow step's endpoint.
     BlockEgress,
+    /// File a breach notification (a regime's or one obligation's): stops
+    /// the matching regulatory clocks. Touches nothing in the org.
+    Notify,
 }
 
 impl ActionKind {
@@ -532,6 +542,7 @@ impl ActionKind {
             Self::BlockConnectedApp => "block_connected_app",
             Self::RemovePermissionSet => "remove_permission_set",
             Self::BlockEgress => "block_egress",
+            Self::Notify => "notify",
         }
     }
 }
@@ -547,9 +558,14 @@ pub struct RawExpect {
     pub contain_within: Option<Spanned<String>>,
     #[serde(default)]
     pub max_records_exposed: Option<u64>,
-    /// Regimes whose notification clocks apply (ids from the regulatory table).
+    /// Regimes that must apply to what was exposed (catalogue regime ids,
+    /// `leakdrill clocks list`).
     #[serde(default)]
-    pub regimes: Vec<String>,
+    pub regimes: Vec<Spanned<String>>,
+    /// Every notification clock that started was met: none overdue at the
+    /// end of the run, none filed late.
+    #[serde(default)]
+    pub notify_in_time: Option<bool>,
     /// A benign baseline: no alert may fire.
     #[serde(default)]
     pub no_alerts: Option<bool>,
@@ -728,6 +744,9 @@ pub struct Target {
     pub permission_set: Option<String>,
     /// block_egress: a host name (lower case).
     pub host: Option<String>,
+    /// notify: a catalogue regime id, or one obligation id.
+    pub regime: Option<String>,
+    pub obligation: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -744,6 +763,7 @@ pub struct Expect {
     pub contain_within_ms: Option<i64>,
     pub max_records_exposed: Option<u64>,
     pub regimes: Vec<String>,
+    pub notify_in_time: bool,
     pub no_alerts: bool,
 }
 
@@ -1031,7 +1051,16 @@ impl V<'_> {
                     .as_ref()
                     .and_then(|d| self.duration(d, "duration", false)),
                 max_records_exposed: e.max_records_exposed,
-                regimes: e.regimes.clone(),
+                regimes: e
+                    .regimes
+                    .iter()
+                    .filter_map(|r| {
+                        let cat = crate::clocks::catalogue().ok()?;
+                        self.lookup(r, "regime", cat.regimes.iter().map(|x| x.id.as_str()))
+                            .map(|_| r.value.clone())
+                    })
+                    .collect(),
+                notify_in_time: e.notify_in_time.unwrap_or(false),
                 no_alerts: e.no_alerts.unwrap_or(false),
             })
             .unwrap_or_default();
@@ -1907,8 +1936,48 @@ impl V<'_> {
                     .host
                     .as_ref()
                     .map(|h| h.value.trim_end_matches('.').to_ascii_lowercase()),
+                regime: t.regime.as_ref().and_then(|r| {
+                    let cat = crate::clocks::catalogue().ok()?;
+                    self.lookup(r, "regime", cat.regimes.iter().map(|x| x.id.as_str()))
+                        .map(|_| r.value.clone())
+                }),
+                obligation: t.obligation.as_ref().and_then(|o| {
+                    let cat = crate::clocks::catalogue().ok()?;
+                    self.lookup(
+                        o,
+                        "obligation",
+                        cat.regimes
+                            .iter()
+                            .flat_map(|x| &x.obligations)
+                            .map(|x| x.id.as_str()),
+                    )
+                    .map(|_| o.value.clone())
+                }),
             };
-            if t.user.is_none() && t.connected_app.is_none() && t.step.is_none() && t.host.is_none()
+            let notify = a.action.value == ActionKind::Notify;
+            for (given, what) in [(&t.regime, "regime"), (&t.obligation, "obligation")] {
+                if let Some(g) = given
+                    && !notify
+                {
+                    self.err(
+                        g.loc,
+                        format!("`{what}` does not apply to `{}`", a.action.value.as_str()),
+                        "only `notify` takes a regime or an obligation",
+                    );
+                }
+            }
+            if notify {
+                if t.regime.is_some() == t.obligation.is_some() {
+                    self.err(
+                        a.target.loc,
+                        "`notify` needs exactly one of `regime` or `obligation` in the target",
+                        "e.g. `target: { regime: eu_gdpr }` or `target: { obligation: eu_gdpr_art33_sa }` (ids from `leakdrill clocks list`)",
+                    );
+                }
+            } else if t.user.is_none()
+                && t.connected_app.is_none()
+                && t.step.is_none()
+                && t.host.is_none()
             {
                 self.err(
                     a.target.loc,

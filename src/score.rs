@@ -30,8 +30,162 @@ pub struct Verdict {
     pub exposure: RecordsExposed,
     pub expectations: Vec<ExpectationResult>,
     pub false_positives: FalsePositives,
+    /// Breach-notification regimes that apply to what was exposed, their
+    /// clocks, and the money estimate.
+    pub notification: Notification,
     /// Every expectation met.
     pub passed: bool,
+}
+
+/// Regulatory clocks of a run. The trigger of every clock (awareness,
+/// discovery, determination, …) is the first true-positive alert: the
+/// moment the organisation knew. Chained clocks follow the filings.
+#[derive(Debug, Clone, Serialize)]
+pub struct Notification {
+    /// RFC 3339 (UTC) of the first true-positive alert; `None`: never known.
+    pub trigger_at: Option<String>,
+    pub regimes: Vec<RegimeApplies>,
+    pub clocks: Vec<ClockReport>,
+    /// Statutory-maximum ranges per regime: an estimate, not legal advice.
+    pub money: Vec<crate::clocks::MoneyEstimate>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegimeApplies {
+    pub id: String,
+    pub name: String,
+    pub jurisdiction: String,
+    pub reason: String,
+    pub verification: crate::clocks::Verification,
+}
+
+/// One clock as reported.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClockReport {
+    pub regime: String,
+    pub obligation: String,
+    pub citation: String,
+    pub recipient: String,
+    pub trigger: String,
+    /// RFC 3339, UTC.
+    pub trigger_at: Option<String>,
+    pub due_at: Option<String>,
+    /// The due instant in the regime's zone (`Mon 2026-03-09 17:42 EDT`).
+    pub due_local: Option<String>,
+    pub deadline: String,
+    pub status: crate::clocks::ClockStatus,
+    /// Due − filed (or due − end of run when unfiled); negative = late.
+    pub margin_ms: Option<i64>,
+    pub verification: crate::clocks::Verification,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+fn rfc3339(ms: i64) -> Option<String> {
+    jiff::Timestamp::from_millisecond(ms).ok().map(|t| t.to_string())
+}
+
+fn local(ms: i64, zone: Option<&str>) -> Option<String> {
+    let t = jiff::Timestamp::from_millisecond(ms).ok()?;
+    let tz = jiff::tz::TimeZone::get(zone.unwrap_or("UTC")).ok()?;
+    Some(t.to_zoned_datetime(tz).strftime("%a %Y-%m-%d %H:%M %Z").to_string())
+}
+
+/// Clocks for the run's exposure: regimes by the subjects' jurisdictions,
+/// the data categories exposed and the fixture's entity kinds; filings are
+/// the `notify` actions that took effect.
+fn notification(sc: &Scenario, s: &Summary, x: &RecordsExposed, first_detection: Option<i64>) -> Notification {
+    use crate::clocks;
+    let empty = Notification {
+        trigger_at: None,
+        regimes: Vec::new(),
+        clocks: Vec::new(),
+        money: Vec::new(),
+    };
+    let Ok(cat) = clocks::catalogue() else {
+        return empty;
+    };
+    let exp = clocks::Exposure {
+        subjects_by_jurisdiction: x.subjects_by_jurisdiction.clone(),
+        data_categories: x.data_categories.iter().map(|c| (*c).to_owned()).collect(),
+        entity_kinds: sc.org.regulated_as.iter().cloned().collect(),
+        subjects_total: x.subjects,
+    };
+    let opts = clocks::Options {
+        as_of_ms: Some(sc.start_ms + s.duration_ms),
+        ..clocks::Options::default()
+    };
+    let known = first_detection.map(|d| sc.start_ms + d);
+    let mut triggers = clocks::Triggers::new();
+    if let Some(t) = known {
+        for k in cat.vocab.triggers.keys() {
+            // Facts a run does not have: no ransom is paid, and year ends,
+            // chained filings and sent notices come from their own events.
+            if !matches!(
+                k.as_str(),
+                "extortion_payment" | "calendar_year_end" | "submitted" | "individual_notice_sent"
+            ) {
+                triggers.set(k, t);
+            }
+        }
+    }
+    let apps = clocks::applicable(cat, &exp, &opts);
+    let mut notified: BTreeMap<String, i64> = BTreeMap::new();
+    for (a, out) in sc.response.iter().zip(&s.actions) {
+        let (crate::scenario::ActionKind::Notify, Some(t)) = (a.kind, out.effective_ms) else {
+            continue;
+        };
+        let at = sc.start_ms + t;
+        let ids: Vec<&str> = match (&a.target.regime, &a.target.obligation) {
+            (Some(r), _) => cat
+                .regimes
+                .iter()
+                .filter(|x| &x.id == r)
+                .flat_map(|x| x.obligations.iter().map(|o| o.id.as_str()))
+                .collect(),
+            (None, Some(o)) => vec![o.as_str()],
+            (None, None) => Vec::new(),
+        };
+        for id in ids {
+            notified.entry(id.to_owned()).or_insert(at);
+        }
+    }
+    let mut regimes = Vec::new();
+    let mut out = Vec::new();
+    let mut money = Vec::new();
+    for app in &apps {
+        regimes.push(RegimeApplies {
+            id: app.regime.id.clone(),
+            name: app.regime.name.clone(),
+            jurisdiction: app.regime.jurisdiction.clone(),
+            reason: app.reason.clone(),
+            verification: app.regime.verification,
+        });
+        for c in clocks::compute(app, &triggers, &notified, &opts) {
+            out.push(ClockReport {
+                regime: c.regime_id,
+                obligation: c.obligation_id,
+                citation: c.citation,
+                recipient: c.recipient,
+                trigger: c.trigger,
+                trigger_at: c.trigger_at_ms.and_then(rfc3339),
+                due_at: c.due_at_ms.and_then(rfc3339),
+                due_local: c.due_at_ms.and_then(|d| local(d, c.timezone.as_deref())),
+                deadline: c.deadline_text,
+                status: c.status,
+                margin_ms: c.margin_ms,
+                verification: c.verification,
+                note: c.note,
+            });
+        }
+        money.extend(clocks::money_estimate(app, &exp, None));
+    }
+    Notification {
+        trigger_at: known.and_then(rfc3339),
+        regimes,
+        clocks: out,
+        money,
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -73,6 +227,34 @@ pub struct RecordsExposed {
     /// Exposed without a record trail (unmasked sandbox copies) or not
     /// generated records (made during the run): in `total` only.
     pub unattributed: u64,
+    /// Data categories of the regulatory-clock catalogue the exposed fields
+    /// fall in (`ssn`, `date_of_birth`, `cardholder_data`, …).
+    pub data_categories: BTreeSet<&'static str>,
+}
+
+/// Catalogue data categories a field's values fall in (from what the
+/// generator makes, else from its class).
+fn field_categories(f: &crate::model::Field) -> &'static [&'static str] {
+    use crate::model::{Classification as C, Generator as G};
+    match (&f.generator, f.class) {
+        (G::Ssn, _) => &["any_personal_data", "ssn"],
+        (G::DateOfBirth, _) => &["any_personal_data", "date_of_birth"],
+        (G::AccountNumber, _) => &[
+            "any_personal_data",
+            "financial_account_without_code",
+            "customer_information",
+        ],
+        (G::TestCardNumber, _) => &[
+            "any_personal_data",
+            "cardholder_data",
+            "financial_account_without_code",
+        ],
+        (G::Secret, _) => &["any_personal_data", "credentials_username_password"],
+        (_, C::Health) => &["any_personal_data", "health_phi", "medical_info"],
+        (_, C::Financial) => &["any_personal_data", "customer_information"],
+        (_, C::PiiDirect | C::PiiSensitive | C::Credential) => &["any_personal_data"],
+        (_, C::Public | C::Internal) => &[],
+    }
 }
 
 impl RecordsExposed {
@@ -89,6 +271,7 @@ impl RecordsExposed {
             ..Default::default()
         };
         let mut subjects: BTreeMap<String, BTreeSet<(usize, u64)>> = BTreeMap::new();
+        let mut seen: BTreeSet<(usize, crate::model::ClassSet)> = BTreeSet::new();
         for (id, x) in exposed {
             if detected_ms.is_some_and(|d| x.first_ms >= d) {
                 r.after_detection += 1;
@@ -100,6 +283,13 @@ impl RecordsExposed {
             }
             let located = plan.and_then(|p| {
                 let (o, i) = p.locate(id)?;
+                if seen.insert((o, x.classes)) {
+                    for f in &p.org.objects[o].fields {
+                        if x.classes.contains(f.class) {
+                            r.data_categories.extend(field_categories(f));
+                        }
+                    }
+                }
                 let (po, pi) = p.subject_of(o, i)?;
                 Some((p.subject_jurisdiction(po, pi).code(), (po, pi)))
             });
@@ -221,13 +411,14 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
         .map(|i| i.records_exposed.saturating_sub(i.exposed.len() as u64))
         .sum();
     let exposure = RecordsExposed::build(plan.as_ref(), &all, extra, first_detection);
+    let notification = notification(sc, s, &exposure, first_detection);
     let fp = tp.iter().filter(|x| !**x).count() as u64;
     let hours = (s.duration_ms as f64 / 3_600_000.0).max(1.0 / 60.0);
     let false_positives = FalsePositives {
         count: fp,
         per_benign_hour: (fp as f64 / hours * 1000.0).round() / 1000.0,
     };
-    let expectations = expectations(sc, s, &injections);
+    let expectations = expectations(sc, s, &injections, &notification);
     let passed = expectations.iter().all(|e| e.met);
     Verdict {
         schema_version: SCHEMA_VERSION,
@@ -235,6 +426,7 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
         exposure,
         expectations,
         false_positives,
+        notification,
         passed,
     }
 }
@@ -261,7 +453,12 @@ fn result(id: &'static str, limit: i64, actual: Option<i64>) -> ExpectationResul
     }
 }
 
-fn expectations(sc: &Scenario, s: &Summary, inj: &[InjectionScore]) -> Vec<ExpectationResult> {
+fn expectations(
+    sc: &Scenario,
+    s: &Summary,
+    inj: &[InjectionScore],
+    n: &Notification,
+) -> Vec<ExpectationResult> {
     let x = &sc.expect;
     let mut out = Vec::new();
     // The attack as a whole: from its first successful call.
@@ -316,6 +513,24 @@ fn expectations(sc: &Scenario, s: &Summary, inj: &[InjectionScore]) -> Vec<Expec
             limit as i64,
             Some(total as i64),
         ));
+    }
+    if !x.regimes.is_empty() {
+        // Each regime the author expects applies to what was exposed.
+        let missing = x
+            .regimes
+            .iter()
+            .filter(|r| !n.regimes.iter().any(|a| &a.id == *r))
+            .count() as i64;
+        out.push(result("regimes_apply", 0, Some(missing)));
+    }
+    if x.notify_in_time {
+        use crate::clocks::ClockStatus as S;
+        let late = n
+            .clocks
+            .iter()
+            .filter(|c| matches!(c.status, S::Overdue | S::NotifiedLate))
+            .count() as i64;
+        out.push(result("notify_in_time", 0, Some(late)));
     }
     if x.no_alerts {
         out.push(result("no_alerts", 0, Some(s.alerts.len() as i64)));
@@ -375,13 +590,75 @@ pub fn render_text(v: &Verdict) -> String {
         juris.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
         wrap_items(&mut o, "by jurisdiction", &juris);
     }
+    let n = &v.notification;
+    if !n.clocks.is_empty() {
+        let _ = writeln!(
+            o,
+            "\n  regulatory clocks (from the first true-positive alert, {})",
+            n.trigger_at
+                .as_deref()
+                .map_or("never".to_owned(), |t| format!("{} UTC", t.replace('T', " ").get(..16).unwrap_or(t)))
+        );
+        use crate::clocks::ClockStatus as S;
+        let mut waiting = 0;
+        for c in &n.clocks {
+            if matches!(c.status, S::NotAClock | S::OnRequestOnly | S::NotStarted) {
+                waiting += usize::from(c.status == S::NotStarted);
+                continue;
+            }
+            let status = match c.status {
+                S::NotStarted => "not started",
+                S::Pending => "not yet notified",
+                S::Overdue => "OVERDUE",
+                S::NotifiedInTime => "notified in time",
+                S::NotifiedLate => "NOTIFIED LATE",
+                S::NoStatutoryMaximum => "no statutory max",
+                S::Invalid => "invalid",
+                S::NotAClock | S::OnRequestOnly => "",
+            };
+            let mark = match c.verification {
+                crate::clocks::Verification::Verified => "V",
+                crate::clocks::Verification::Secondary => "S",
+                crate::clocks::Verification::Unverified => "U",
+            };
+            let due = c.due_local.as_deref().unwrap_or(c.deadline.as_str());
+            let due: String = due.chars().take(32).collect();
+            let _ = writeln!(o, "  {:<38} {:>16} [{mark}]", c.obligation, status);
+            let _ = writeln!(o, "      {} · due {due}", c.recipient.replace('_', " "));
+        }
+        if waiting > 0 {
+            let _ = writeln!(
+                o,
+                "  {waiting} more not started (chained filings, or events that did not happen)"
+            );
+        }
+        if let Some(m) = n.money.first() {
+            let _ = writeln!(o, "  money at stake ({}):", m.label);
+        }
+        for m in &n.money {
+            let _ = writeln!(
+                o,
+                "    {:<24} {} {} – {}",
+                m.regime_id,
+                m.currency,
+                thousands(m.low.max(0.0) as u64),
+                thousands(m.high.max(0.0) as u64),
+            );
+        }
+    }
     let _ = writeln!(
         o,
         "  false positives: {} ({} per hour)",
         v.false_positives.count, v.false_positives.per_benign_hour
     );
     for e in &v.expectations {
-        let (limit, actual, margin) = if e.id == "max_records_exposed" || e.id == "no_alerts" {
+        let counts = [
+            "max_records_exposed",
+            "no_alerts",
+            "regimes_apply",
+            "notify_in_time",
+        ];
+        let (limit, actual, margin) = if counts.contains(&e.id) {
             (
                 e.limit.map_or("-".into(), |x| x.to_string()),
                 e.actual.map_or("never".into(), |x| x.to_string()),

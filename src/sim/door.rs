@@ -79,7 +79,9 @@ impl Door {
             e.sc.chaos
                 .iter()
                 .filter(|f| {
-                    f.kind == FaultKind::ContainmentLatency && f.action.is_none_or(|x| x == a.kind)
+                    f.kind == FaultKind::ContainmentLatency
+                        && a.kind != ActionKind::Notify
+                        && f.action.is_none_or(|x| x == a.kind)
                 })
                 .map(|f| f.delay_ms)
                 .sum();
@@ -122,6 +124,13 @@ impl Door {
     /// The action's target with the step's user and app filled in.
     fn target_label(e: &Engine, attack: &Attack, k: usize) -> String {
         let a = &e.sc.response[k];
+        if a.kind == ActionKind::Notify {
+            return match (&a.target.regime, &a.target.obligation) {
+                (Some(r), _) => format!("regime:{r}"),
+                (None, Some(o)) => format!("obligation:{o}"),
+                (None, None) => String::new(),
+            };
+        }
         if a.kind == ActionKind::BlockEgress {
             let host = a.target.host.clone().or_else(|| {
                 let s = a.target.step?;
@@ -165,7 +174,9 @@ impl Door {
             e.sc.chaos
                 .iter()
                 .filter(|f| {
-                    f.kind == FaultKind::ContainmentFailure && f.action.is_none_or(|x| x == a.kind)
+                    f.kind == FaultKind::ContainmentFailure
+                        && a.kind != ActionKind::Notify
+                        && f.action.is_none_or(|x| x == a.kind)
                 })
                 .map(|f| f.failing_attempts)
                 .sum();
@@ -301,6 +312,8 @@ impl Door {
             .step
             .and_then(|s| attack.session_of_step(e, s).cloned());
         match a.kind {
+            // Filed with the regulator or the individuals: nothing in the org.
+            ActionKind::Notify => Ok(()),
             ActionKind::RevokeAccessToken => {
                 let s = session.ok_or("no access token known for the target step")?;
                 self.revoke(e, &s.token)
