@@ -263,19 +263,24 @@ impl Evidence {
 /// Streams `r` (at most `limit` bytes) through the scanner. Lines are
 /// scanned whole; a line longer than the 8 MiB buffer is cut at its last
 /// non-word ASCII byte, so no token or Id is ever split.
-pub fn scan_reader(mut r: impl Read, limit: u64) -> std::io::Result<Evidence> {
+pub fn scan_reader(r: impl Read, limit: u64) -> std::io::Result<Evidence> {
+    scan_chunked(r, limit, CHUNK)
+}
+
+fn scan_chunked(mut r: impl Read, limit: u64, chunk: usize) -> std::io::Result<Evidence> {
     let mut ev = Evidence::default();
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK);
+    let mut buf: Vec<u8> = Vec::with_capacity(chunk);
     let mut read_total: u64 = 0;
-    let mut eof = false;
-    while !eof {
-        // Fill the buffer (after the carried tail) up to CHUNK.
-        let want = (CHUNK - buf.len()).min((limit - read_total) as usize);
-        if want == 0 {
-            eof = true;
-        } else {
+    loop {
+        let room = chunk.saturating_sub(buf.len());
+        let left = limit - read_total;
+        let mut eof = left == 0;
+        if !eof && room > 0 {
             let old = buf.len();
-            buf.resize(old + want, 0);
+            buf.resize(
+                old + room.min(usize::try_from(left).unwrap_or(usize::MAX)),
+                0,
+            );
             let n = loop {
                 match r.read(&mut buf[old..]) {
                     Ok(n) => break n,
@@ -291,15 +296,21 @@ pub fn scan_reader(mut r: impl Read, limit: u64) -> std::io::Result<Evidence> {
             buf.len()
         } else if let Some(p) = buf.iter().rposition(|b| *b == b'\n') {
             p + 1
-        } else if buf.len() < CHUNK {
+        } else if buf.len() < chunk {
             continue;
         } else {
-            buf.iter()
-                .rposition(|b| b.is_ascii() && !is_ident(*b))
-                .unwrap_or(buf.len())
+            // A line longer than the buffer: cut before its last non-word
+            // ASCII byte (never inside a token, an Id or a UTF-8 sequence).
+            match buf.iter().rposition(|b| b.is_ascii() && !is_ident(*b)) {
+                Some(p) if p > 0 => p,
+                _ => buf.len(),
+            }
         };
         ev.scan_segment(&buf[..cut]);
         buf.drain(..cut);
+        if eof {
+            break;
+        }
     }
     if read_total >= limit {
         // Anything left means the cap cut the artifact.
@@ -1045,6 +1056,22 @@ mod tests {
         let text = format!("{a} {}\n{a}", "y".repeat(100));
         let ev = scan_reader(Trickle(text.as_bytes()), MAX_ARTIFACT_BYTES).unwrap();
         assert_eq!(ev.marks.values().map(|h| h.occurrences).sum::<u64>(), 2);
+        // One 60 kB line through a 64-byte buffer: same evidence as whole.
+        let ids: Vec<String> = (0..800)
+            .map(|i| sfid::record_id(Seed(1), "003", i))
+            .collect();
+        let marks: Vec<String> = (0..800)
+            .map(|i| watermark::encode(Seed(1), "a0F", i).unwrap())
+            .collect();
+        let line = format!(
+            "{{\"Id\":\"{}\",\"w\":\"{}\"}}",
+            ids.join("\",\""),
+            marks.join(" ")
+        );
+        let small = scan_chunked(line.as_bytes(), MAX_ARTIFACT_BYTES, 64).unwrap();
+        let whole = scan(line.as_bytes());
+        assert_eq!((small.ids.len(), small.marks.len()), (800, 800));
+        assert_eq!((small.ids, small.marks), (whole.ids, whole.marks));
         let ev = scan_reader(text.as_bytes(), 30).unwrap();
         assert!(ev.truncated);
         assert_eq!(ev.bytes, 30);
