@@ -39,9 +39,10 @@ pub mod exit {
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success: all expectations met, or no lint finding at or above --fail-on
+  0   success: all expectations met, no lint finding at or above --fail-on,
+      or trace ran (even with no record found)
   1   internal error
-  2   usage error (bad arguments, unknown fixture, unreadable file)
+  2   usage error (bad arguments, unknown fixture, unreadable file or artifact)
   3   invalid scenario, fixture or rule file (every error is listed)
   10  expectations missed, or lint findings at or above --fail-on
   11  regression against a baseline";
