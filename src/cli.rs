@@ -85,7 +85,7 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct TraceArgs {
-    /// The leaked file: CSV, JSON, NDJSON log, Bulk API result, webhook capture, text — any bytes (at most the first 1 GiB is read).
+    /// The leaked file: CSV, JSON, NDJSON log, Bulk API result, webhook capture, text — any bytes (at most the first 1 GiB is read); `-` reads standard input.
     artifact: PathBuf,
     /// Fixture of the leaking org (default: the run's, else the one built-in fixture whose key prefixes the watermarks carry).
     #[arg(long, value_name = "NAME|PATH")]

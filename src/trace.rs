@@ -321,12 +321,16 @@ fn scan_chunked(mut r: impl Read, limit: u64, chunk: usize) -> std::io::Result<E
     Ok(ev)
 }
 
-/// Scans the file at `path` (any bytes; at most [`MAX_ARTIFACT_BYTES`]).
+/// Scans the file at `path` (any bytes; at most [`MAX_ARTIFACT_BYTES`]);
+/// `-` is standard input.
 pub fn scan_path(path: &Path) -> Result<Evidence, TraceError> {
     let io = |cause| TraceError::Io {
         path: path.display().to_string(),
         cause,
     };
+    if path == Path::new("-") {
+        return scan_reader(std::io::stdin().lock(), MAX_ARTIFACT_BYTES).map_err(io);
+    }
     if std::fs::metadata(path).map_err(io)?.is_dir() {
         return Err(io(std::io::Error::new(
             std::io::ErrorKind::InvalidInput,
@@ -655,6 +659,12 @@ pub fn trace(ev: &Evidence, org: &Org, opts: &Options) -> Result<Report, TraceEr
         fields_of.push(f);
     }
 
+    // Objects with at least one watermarked record: never `id-only`.
+    let marked: BTreeSet<usize> = found
+        .iter()
+        .filter(|(_, by_mark)| **by_mark)
+        .map(|((o, _), _)| *o)
+        .collect();
     let mut by_object: BTreeMap<String, ObjectOut> = BTreeMap::new();
     let mut subjects: BTreeMap<(usize, u64), u64> = BTreeMap::new();
     let mut by_jurisdiction: BTreeMap<String, (u64, BTreeSet<(usize, u64)>)> = BTreeMap::new();
@@ -666,7 +676,7 @@ pub fn trace(ev: &Evidence, org: &Org, opts: &Options) -> Result<Report, TraceEr
             let f = &fields_of[oi];
             let (basis, classes): (&'static str, BTreeSet<Classification>) = if !f.is_empty() {
                 ("fields", f.iter().map(|i| o.fields[*i].class).collect())
-            } else if any_fields && !by_mark {
+            } else if any_fields && !marked.contains(&oi) {
                 ("id-only", BTreeSet::new())
             } else {
                 ("object-level", o.fields.iter().map(|f| f.class).collect())
@@ -715,25 +725,6 @@ pub fn trace(ev: &Evidence, org: &Org, opts: &Options) -> Result<Report, TraceEr
             t.1.extend(subject);
         }
     }
-    // `id-only` only makes sense once every object's basis is known: an
-    // object first met by Id may have watermarked records too.
-    for (name, out) in by_object.iter_mut() {
-        if out.classes_basis == "id-only" && out.by_watermark > 0 {
-            let o = org.objects.iter().find(|o| &o.name == name);
-            out.classes_basis = "object-level";
-            out.classes = o
-                .map(|o| {
-                    o.fields
-                        .iter()
-                        .map(|f| f.class)
-                        .collect::<BTreeSet<_>>()
-                        .into_iter()
-                        .collect()
-                })
-                .unwrap_or_default();
-        }
-    }
-
     let tally = |(records, subj): (u64, BTreeSet<(usize, u64)>)| Tally {
         records,
         subjects: subj.len() as u64,
@@ -1076,6 +1067,39 @@ mod tests {
         assert!(ev.truncated);
         assert_eq!(ev.bytes, 30);
         assert_eq!(ev.marks.len(), 1);
+    }
+
+    #[test]
+    fn class_basis_is_per_object_and_counts_agree() {
+        let org = fixture::resolve("fintech-wealth").unwrap();
+        let seed = Seed(5);
+        // Two Contacts by Id, one by watermark; FinancialAccount fields named.
+        let text = format!(
+            "Balance__c: 1\n{} {} {}\n",
+            sfid::record_id(seed, "003", 0),
+            sfid::record_id(seed, "003", 1),
+            watermark::encode(seed, "003", 5).unwrap(),
+        );
+        let opts = Options {
+            artifact: "a".into(),
+            fixture_source: "given",
+            seed: Some(5),
+            seed_source: SeedSource::Given,
+            records: Some(100),
+        };
+        let r = trace(&scan(text.as_bytes()), &org, &opts).unwrap();
+        let c = &r.by_object["Contact"];
+        assert_eq!((c.records, c.by_watermark, c.by_id_only), (3, 1, 2));
+        assert_eq!(c.classes_basis, "object-level");
+        for class in &c.classes {
+            assert_eq!(r.by_class[class].records, 3, "{class}");
+        }
+        // Only Ids: in an artifact naming other objects' fields, id-only.
+        let text = format!("Balance__c: 1\n{}\n", sfid::record_id(seed, "003", 0));
+        let r = trace(&scan(text.as_bytes()), &org, &opts).unwrap();
+        assert_eq!(r.by_object["Contact"].classes_basis, "id-only");
+        assert!(r.by_class.is_empty());
+        assert_eq!(r.subjects.len(), 1);
     }
 
     proptest::proptest! {

@@ -436,3 +436,27 @@ fn a_run_directory_supplies_fixture_seed_and_records() {
     assert!(v["records_found"].as_u64().unwrap() > 0);
     assert_eq!(v["unmatched_ids_total"], 0);
 }
+
+#[test]
+fn dash_reads_standard_input() {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let mark = leakdrill::watermark::encode(Seed(3), "a0K", 2).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_leakdrill"))
+        .args(["trace", "-", "--format", "json"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    writeln!(stdin, "GET /doc?id=x&wm={mark} 200").unwrap();
+    drop(stdin);
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0);
+    let v: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        (v["fixture"].as_str(), v["seed"].as_u64()),
+        (Some(FIXTURE), Some(3))
+    );
+    assert_eq!(v["by_object"]["KYC_Document__c"]["records"], 1);
+}
