@@ -39,9 +39,10 @@ pub mod exit {
 
 const EXIT_CODES_HELP: &str = "\
 Exit codes:
-  0   success: all expectations met, or no lint finding at or above --fail-on
+  0   success: all expectations met, no lint finding at or above --fail-on,
+      or trace ran (even with no record found)
   1   internal error
-  2   usage error (bad arguments, unknown fixture, unreadable file)
+  2   usage error (bad arguments, unknown fixture, unreadable file or artifact)
   3   invalid scenario, fixture or rule file (every error is listed)
   10  expectations missed, or lint findings at or above --fail-on
   11  regression against a baseline";
@@ -77,6 +78,29 @@ enum Command {
     /// Scenario format tools.
     #[command(subcommand)]
     Scenario(ScenarioCommand),
+    /// Map a leaked file or log back to the watermarked records in it: objects, data subjects, jurisdictions, data classes.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Trace(TraceArgs),
+}
+
+#[derive(Debug, Args)]
+struct TraceArgs {
+    /// The leaked file: CSV, JSON, NDJSON log, Bulk API result, webhook capture, text — any bytes (at most the first 1 GiB is read); `-` reads standard input.
+    artifact: PathBuf,
+    /// Fixture of the leaking org (default: the run's, else the one built-in fixture whose key prefixes the watermarks carry).
+    #[arg(long, value_name = "NAME|PATH")]
+    fixture: Option<String>,
+    /// Seed of the leaking org (default: the run's, else the seed most of the fixture's watermarks carry).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Data subjects of the leaking org (its --records): maps related records (accounts, orders) to their subject.
+    #[arg(long)]
+    records: Option<u64>,
+    /// A `leakdrill run --out` directory: fixture, seed and records come from its run log.
+    #[arg(long, value_name = "DIR")]
+    run: Option<PathBuf>,
+    #[arg(long, value_enum, default_value_t = Format::Text)]
+    format: Format,
 }
 
 #[derive(Debug, Args)]
@@ -452,6 +476,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Serve(a) => serve(a),
+        Command::Trace(a) => trace(a, &mut stdout),
         Command::Lint(a) => {
             let org = load(&a.fixture)?;
             let findings = lint::lint(&org);
@@ -463,6 +488,58 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(if failing { exit::MISSED } else { exit::OK })
         }
     }
+}
+
+fn trace_exit(e: crate::trace::TraceError) -> anyhow::Error {
+    let code = if e.is_invalid_fixture() {
+        exit::INVALID
+    } else {
+        exit::USAGE
+    };
+    anyhow::Error::new(Exit {
+        code,
+        message: e.to_string(),
+    })
+}
+
+/// `leakdrill trace`: resolve where the org comes from, scan, map, render.
+fn trace(a: TraceArgs, stdout: &mut impl Write) -> anyhow::Result<u8> {
+    use crate::trace::{self, SeedSource};
+    let ctx = a
+        .run
+        .as_deref()
+        .map(trace::run_context)
+        .transpose()
+        .map_err(trace_exit)?;
+    // A named fixture or run fails fast, before a large artifact is read.
+    let (org, fixture_source) = match (&a.fixture, &ctx) {
+        (Some(f), _) => (Some(load(&FixtureArg { fixture: f.clone() })?), "given"),
+        (None, Some(c)) => (Some(trace::run_fixture(c).map_err(trace_exit)?), "run"),
+        (None, None) => (None, "watermarks"),
+    };
+    let ev = trace::scan_path(&a.artifact).map_err(trace_exit)?;
+    let org = match org {
+        Some(o) => o,
+        None => trace::infer_fixture(&ev).map_err(trace_exit)?,
+    };
+    let (seed, seed_source) = match (a.seed, &ctx) {
+        (Some(s), _) => (Some(s), SeedSource::Given),
+        (None, Some(c)) => (Some(c.seed), SeedSource::Run),
+        (None, None) => (None, SeedSource::None),
+    };
+    let opts = trace::Options {
+        artifact: a.artifact.display().to_string(),
+        fixture_source,
+        seed,
+        seed_source,
+        records: a.records.or(ctx.and_then(|c| c.records)),
+    };
+    let report = trace::trace(&ev, &org, &opts).map_err(trace_exit)?;
+    match a.format {
+        Format::Text => write!(stdout, "{}", trace::render_text(&report))?,
+        Format::Json => writeln!(stdout, "{}", serde_json::to_string_pretty(&report)?)?,
+    }
+    Ok(exit::OK)
 }
 
 fn plan(org: &Org, records: u64, seed: u64) -> anyhow::Result<Plan<'_>> {

@@ -22,5 +22,6 @@ pub mod sfid;
 pub mod show;
 pub mod sim;
 pub mod sinks;
+pub mod trace;
 pub mod watermark;
 pub mod yaml;

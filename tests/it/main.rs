@@ -12,3 +12,4 @@ mod safety;
 mod serve;
 mod sim;
 mod support;
+mod trace;
