@@ -81,6 +81,17 @@ enum Command {
     /// Map a leaked file or log back to the watermarked records in it: objects, data subjects, jurisdictions, data classes.
     #[command(after_help = EXIT_CODES_HELP)]
     Trace(TraceArgs),
+    /// The breach-notification clock catalogue: regimes, obligations, entity kinds.
+    #[command(subcommand)]
+    Clocks(ClocksCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClocksCommand {
+    /// Every regime and its obligations (the ids `notify` and `expect.regimes` take), with deadlines and verification marks.
+    List,
+    /// Entity kinds a fixture's `org.regulated_as` may name.
+    EntityKinds,
 }
 
 #[derive(Debug, Args)]
@@ -293,6 +304,38 @@ fn load_scenario(path: &std::path::Path) -> anyhow::Result<crate::scenario::Scen
 fn run(cli: Cli) -> anyhow::Result<u8> {
     let mut stdout = std::io::stdout().lock();
     match cli.command {
+        Command::Clocks(c) => {
+            let cat = crate::clocks::catalogue()?;
+            match c {
+                ClocksCommand::List => {
+                    writeln!(
+                        stdout,
+                        "{} (researched {}; {})",
+                        cat.meta.title, cat.meta.researched_on, cat.meta.disclaimer
+                    )?;
+                    for r in &cat.regimes {
+                        writeln!(
+                            stdout,
+                            "\n{}  [{:?}, {:?}]\n  {} — {}",
+                            r.id, r.status, r.verification, r.name, r.jurisdiction
+                        )?;
+                        for o in &r.obligations {
+                            writeln!(
+                                stdout,
+                                "  {:<40} {:<24} {}",
+                                o.id, o.recipient, o.deadline_text
+                            )?;
+                        }
+                    }
+                }
+                ClocksCommand::EntityKinds => {
+                    for (k, what) in crate::clocks::ENTITY_KINDS {
+                        writeln!(stdout, "{k:<32} {what}")?;
+                    }
+                }
+            }
+            Ok(exit::OK)
+        }
         Command::Scenario(ScenarioCommand::Schema) => {
             writeln!(stdout, "{}", crate::scenario::json_schema())?;
             Ok(exit::OK)

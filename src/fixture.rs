@@ -616,8 +616,15 @@ impl Validator<'_> {
         );
         let org_name = given.and_then(|o| o.name.clone()).unwrap_or_default();
         let mut regulated_as: Vec<String> = Vec::new();
-        for k in given.and_then(|o| o.regulated_as.as_ref()).into_iter().flatten() {
-            if crate::clocks::ENTITY_KINDS.iter().any(|(n, _)| *n == k.value) {
+        for k in given
+            .and_then(|o| o.regulated_as.as_ref())
+            .into_iter()
+            .flatten()
+        {
+            if crate::clocks::ENTITY_KINDS
+                .iter()
+                .any(|(n, _)| *n == k.value)
+            {
                 if !regulated_as.contains(&k.value) {
                     regulated_as.push(k.value.clone());
                 }

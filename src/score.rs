@@ -82,19 +82,30 @@ pub struct ClockReport {
 }
 
 fn rfc3339(ms: i64) -> Option<String> {
-    jiff::Timestamp::from_millisecond(ms).ok().map(|t| t.to_string())
+    jiff::Timestamp::from_millisecond(ms)
+        .ok()
+        .map(|t| t.to_string())
 }
 
 fn local(ms: i64, zone: Option<&str>) -> Option<String> {
     let t = jiff::Timestamp::from_millisecond(ms).ok()?;
     let tz = jiff::tz::TimeZone::get(zone.unwrap_or("UTC")).ok()?;
-    Some(t.to_zoned_datetime(tz).strftime("%a %Y-%m-%d %H:%M %Z").to_string())
+    Some(
+        t.to_zoned_datetime(tz)
+            .strftime("%a %Y-%m-%d %H:%M %Z")
+            .to_string(),
+    )
 }
 
 /// Clocks for the run's exposure: regimes by the subjects' jurisdictions,
 /// the data categories exposed and the fixture's entity kinds; filings are
 /// the `notify` actions that took effect.
-fn notification(sc: &Scenario, s: &Summary, x: &RecordsExposed, first_detection: Option<i64>) -> Notification {
+fn notification(
+    sc: &Scenario,
+    s: &Summary,
+    x: &RecordsExposed,
+    first_detection: Option<i64>,
+) -> Notification {
     use crate::clocks;
     let empty = Notification {
         trigger_at: None,
@@ -597,7 +608,10 @@ pub fn render_text(v: &Verdict) -> String {
             "\n  regulatory clocks (from the first true-positive alert, {})",
             n.trigger_at
                 .as_deref()
-                .map_or("never".to_owned(), |t| format!("{} UTC", t.replace('T', " ").get(..16).unwrap_or(t)))
+                .map_or("never".to_owned(), |t| format!(
+                    "{} UTC",
+                    t.replace('T', " ").get(..16).unwrap_or(t)
+                ))
         );
         use crate::clocks::ClockStatus as S;
         let mut waiting = 0;
@@ -698,7 +712,7 @@ pub fn thousands(n: u64) -> String {
     let s = n.to_string();
     let mut out = String::new();
     for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
             out.push(',');
         }
         out.push(c);

@@ -463,13 +463,27 @@ impl Door {
 /// The action's target as the script names it.
 fn describe_target(e: &Engine, a: &crate::scenario::Action) -> String {
     let t = &a.target;
-    label(
+    let mut out = label(
         e,
         t.step,
         t.user,
         t.connected_app,
         t.permission_set.as_deref(),
-    )
+    );
+    let extra = [
+        ("host", &t.host),
+        ("regime", &t.regime),
+        ("obligation", &t.obligation),
+    ];
+    for (k, v) in extra {
+        if let Some(v) = v {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(&format!("{k}:{v}"));
+        }
+    }
+    out
 }
 
 /// `step:… user:… app:… permission_set:…`, the parts that are known.

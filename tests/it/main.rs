@@ -9,6 +9,7 @@ mod generation;
 mod lint;
 mod permissions;
 mod safety;
+mod score;
 mod serve;
 mod sim;
 mod support;

@@ -1,0 +1,189 @@
+//! Scoring a run: exposure by class and jurisdiction, the regulatory clocks
+//! the exposed subjects bring, filings through `notify` playbooks, and the
+//! expectations built on them.
+
+use std::sync::Arc;
+
+use leakdrill::clocks::ClockStatus;
+use leakdrill::scenario::{self, Scenario};
+use leakdrill::score::{ClockReport, Verdict};
+use leakdrill::sim::{self, Limits};
+
+const CI_LOG: &str = "scenarios/fintech/leaked-refresh-token-ci-log.yaml";
+
+fn text(rel: &str) -> String {
+    std::fs::read_to_string(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(rel))
+        .expect("scenario")
+}
+
+fn load(name: &str, text: &str) -> Scenario {
+    scenario::load_str(name, text, None).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Runs `sc` with the built-in rule pack and scores it.
+fn verdict(sc: Scenario) -> Verdict {
+    let sc = Arc::new(sc);
+    let det = leakdrill::detect::Rules::builtin()
+        .detector()
+        .expect("pack");
+    let out = sim::run_detected(
+        sc.clone(),
+        sc.seed,
+        Limits::default(),
+        Box::new(std::io::sink()),
+        Some(det),
+    )
+    .expect("run");
+    leakdrill::score::score(&sc, &out.summary)
+}
+
+fn clock<'a>(v: &'a Verdict, obligation: &str) -> &'a ClockReport {
+    v.notification
+        .clocks
+        .iter()
+        .find(|c| c.obligation == obligation)
+        .unwrap_or_else(|| panic!("no clock {obligation}: {:#?}", v.notification.regimes))
+}
+
+fn ms(rfc3339: &Option<String>) -> i64 {
+    rfc3339
+        .as_deref()
+        .expect("instant")
+        .parse::<jiff::Timestamp>()
+        .expect("RFC 3339")
+        .as_millisecond()
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+/// The scenario without its `notify` playbooks.
+fn without_notifications(t: &str) -> String {
+    let cut = t.find("  # Privacy counsel").expect("notify block");
+    let end = t.find("expect:").expect("expect");
+    format!("{}{}", &t[..cut], &t[end..])
+}
+
+#[test]
+fn notices_filed_two_days_after_the_alert_meet_the_72_hour_clocks() {
+    let v = verdict(load("ci-log.yaml", &text(CI_LOG)));
+    assert!(v.passed, "{:#?}", v.expectations);
+    // The org learnt of the breach at the first true-positive alert.
+    let trigger = v.notification.trigger_at.clone();
+    let gdpr = clock(&v, "eu_gdpr_art33_sa");
+    assert_eq!(gdpr.trigger_at, trigger);
+    assert_eq!(ms(&gdpr.due_at) - ms(&gdpr.trigger_at), 72 * HOUR_MS);
+    assert_eq!(gdpr.status, ClockStatus::NotifiedInTime);
+    // Filed 48 h after the alert: 24 h to spare.
+    assert_eq!(gdpr.margin_ms, Some(24 * HOUR_MS));
+    let dfs = clock(&v, "us_ny_dfs_500_17_incident");
+    assert_eq!(dfs.status, ClockStatus::NotifiedInTime);
+    assert_eq!(dfs.margin_ms, Some(12 * HOUR_MS));
+    // California's 30 days run to the end of the last day, Pacific time,
+    // beyond the 96-hour run: not yet notified, not late.
+    let ca = clock(&v, "us_ca_1798_82_residents");
+    assert_eq!(ca.status, ClockStatus::Pending);
+    assert!(
+        ca.due_local.as_deref().is_some_and(|d| d.contains("23:59")),
+        "{ca:?}"
+    );
+    let met = |id: &str| v.expectations.iter().find(|e| e.id == id).map(|e| e.met);
+    assert_eq!(met("notify_in_time"), Some(true));
+    assert_eq!(met("regimes_apply"), Some(true));
+}
+
+#[test]
+fn without_notices_the_72_hour_clocks_are_overdue_and_the_run_fails() {
+    let v = verdict(load("ci-log.yaml", &without_notifications(&text(CI_LOG))));
+    let gdpr = clock(&v, "eu_gdpr_art33_sa");
+    assert_eq!(gdpr.status, ClockStatus::Overdue);
+    assert!(gdpr.margin_ms.is_some_and(|m| m < 0), "{gdpr:?}");
+    let e = v
+        .expectations
+        .iter()
+        .find(|e| e.id == "notify_in_time")
+        .expect("notify_in_time");
+    // GDPR, UK GDPR and NYDFS: three 72-hour clocks ran out.
+    assert_eq!((e.met, e.actual), (false, Some(3)));
+    assert!(!v.passed);
+}
+
+#[test]
+fn regimes_follow_the_exposed_subjects_and_the_entity_kinds() {
+    let v = verdict(load("ci-log.yaml", &text(CI_LOG)));
+    let ids: Vec<&str> = v
+        .notification
+        .regimes
+        .iter()
+        .map(|r| r.id.as_str())
+        .collect();
+    // EU and UK residents were exposed, the fixture is an SEC-registered
+    // adviser licensed in New York; it is not a HIPAA covered entity and no
+    // Australian or Indian resident is in its book.
+    for want in [
+        "eu_gdpr",
+        "uk_gdpr",
+        "us_ny_dfs_500_17",
+        "us_sec_reg_sp",
+        "us_ca_1798_82",
+    ] {
+        assert!(ids.contains(&want), "{want} missing from {ids:?}");
+    }
+    for not in ["us_hipaa_bnr", "au_ndb", "in_dpdp", "pci_dss_card_brands"] {
+        assert!(!ids.contains(&not), "{not} should not apply: {ids:?}");
+    }
+    // Exposed SSNs and account numbers are named as catalogue categories.
+    let cats = &v.exposure.data_categories;
+    assert!(cats.contains("any_personal_data"), "{cats:?}");
+    // Every regime says why it applies.
+    assert!(v.notification.regimes.iter().all(|r| !r.reason.is_empty()));
+    // Money is an estimate from statutory maxima, labelled so.
+    assert!(
+        v.notification
+            .money
+            .iter()
+            .all(|m| m.label.contains("estimate") && m.low <= m.high)
+    );
+}
+
+#[test]
+fn an_expected_regime_that_does_not_apply_is_a_missed_expectation() {
+    let t = text(CI_LOG).replace(
+        "regimes: [us_sec_reg_sp,",
+        "regimes: [us_hipaa_bnr, us_sec_reg_sp,",
+    );
+    let v = verdict(load("ci-log.yaml", &t));
+    let e = v
+        .expectations
+        .iter()
+        .find(|e| e.id == "regimes_apply")
+        .expect("regimes_apply");
+    assert_eq!((e.met, e.actual), (false, Some(1)));
+}
+
+#[test]
+fn unknown_regimes_and_bad_notify_targets_are_errors_with_hints() {
+    let t = text(CI_LOG)
+        .replace(
+            "regimes: [us_sec_reg_sp,",
+            "regimes: [eu_gpdr, us_sec_reg_sp,",
+        )
+        .replace("target: { regime: uk_gdpr }", "target: { step: replay }")
+        .replace(
+            "target: { obligation: us_ny_dfs_500_17_incident }",
+            "target: { obligation: us_ny_dfs_500_17_incidnet }",
+        );
+    let err = scenario::load_str("ci-log.yaml", &t, None)
+        .err()
+        .expect("invalid")
+        .to_string();
+    assert!(err.contains("unknown regime `eu_gpdr`"), "{err}");
+    assert!(err.contains("did you mean `eu_gdpr`"), "{err}");
+    assert!(
+        err.contains("`notify` needs exactly one of `regime` or `obligation`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("did you mean `us_ny_dfs_500_17_incident`"),
+        "{err}"
+    );
+}
