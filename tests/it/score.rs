@@ -173,8 +173,7 @@ fn unknown_regimes_and_bad_notify_targets_are_errors_with_hints() {
             "target: { obligation: us_ny_dfs_500_17_incidnet }",
         );
     let err = scenario::load_str("ci-log.yaml", &t, None)
-        .err()
-        .expect("invalid")
+        .expect_err("invalid")
         .to_string();
     assert!(err.contains("unknown regime `eu_gpdr`"), "{err}");
     assert!(err.contains("did you mean `eu_gdpr`"), "{err}");
