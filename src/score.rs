@@ -377,10 +377,19 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
                 }
             }
         }
+        // Stopped: denied after its last success (a first denial followed
+        // by a re-minted token's success is not containment).
         let contained = inj
-            .first_denied_ms
+            .last_denied_ms
             .is_some_and(|d| inj.last_success_ms.is_none_or(|l| l <= d));
-        let ttc_ms = match (contained, inj.first_success_ms, inj.last_success_ms) {
+        // A login's one success is its first and last: it is contained
+        // when its session is verified dead (the denial).
+        let end = if is_login(&step.kind) {
+            inj.last_denied_ms
+        } else {
+            inj.last_success_ms
+        };
+        let ttc_ms = match (contained, inj.first_success_ms, end) {
             (true, Some(f), Some(l)) => Some(l - f),
             _ => None,
         };
@@ -480,9 +489,16 @@ fn expectations(
         .filter(|(_, i)| i.detectable)
         .filter_map(|(r, _)| r.first_success_ms)
         .min();
+    // The response stopped the attack before any call succeeded (a spray
+    // contained before its hit): detected in time, contained at once.
+    let prevented = first_ok.is_none() && inj.iter().any(|i| i.detected);
     if let Some(limit) = x.detect_within_ms {
         let first_alert = inj.iter().filter_map(|i| i.detected_ms).min();
-        let actual = first_ok.zip(first_alert).map(|(f, d)| (d - f).max(0));
+        let actual = if prevented {
+            Some(0)
+        } else {
+            first_ok.zip(first_alert).map(|(f, d)| (d - f).max(0))
+        };
         out.push(result("detect_within", limit, actual));
     }
     if let Some(limit) = x.contain_within_ms {
@@ -513,6 +529,8 @@ fn expectations(
         let last_ok = api.iter().filter_map(|(r, _)| r.last_success_ms).max();
         let actual = match (all_contained, first_ok, last_ok) {
             (true, Some(f), Some(l)) => Some(l - f),
+            // No step beyond a login ever succeeded: nothing to stop.
+            _ if api.is_empty() => Some(0),
             _ => None,
         };
         out.push(result("contain_within", limit, actual));
@@ -525,8 +543,10 @@ fn expectations(
             Some(total as i64),
         ));
     }
-    if !x.regimes.is_empty() {
-        // Each regime the author expects applies to what was exposed.
+    let nothing_exposed = s.injections.iter().all(|i| i.records_exposed == 0);
+    if !x.regimes.is_empty() && !nothing_exposed {
+        // Each regime the author expects applies to what was exposed (an
+        // attack stopped before it exposed anything starts no clock).
         let missing = x
             .regimes
             .iter()

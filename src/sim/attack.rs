@@ -57,6 +57,7 @@ struct StepState {
     first_success_ms: Option<i64>,
     last_success_ms: Option<i64>,
     first_denied_ms: Option<i64>,
+    last_denied_ms: Option<i64>,
     calls_ok: u64,
     calls_denied: u64,
     records_read: u64,
@@ -100,6 +101,7 @@ impl Attack {
                     first_success_ms: None,
                     last_success_ms: None,
                     first_denied_ms: None,
+                    last_denied_ms: None,
                     calls_ok: 0,
                     calls_denied: 0,
                     records_read: 0,
@@ -225,6 +227,9 @@ impl Attack {
             e.counts.attacker_calls_denied += 1;
             // Transient server trouble is not a denial of access.
             let transient = r.resp.status >= 500;
+            if !transient {
+                st.last_denied_ms = Some(t);
+            }
             if st.first_denied_ms.is_none() && !transient {
                 st.first_denied_ms = Some(t);
                 let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
@@ -242,6 +247,61 @@ impl Attack {
             }
             false
         }
+    }
+
+    /// Steps a response on (`user`, `app`) should be verified against: API
+    /// steps that finished with successes and no denial yet, using that
+    /// principal's credential.
+    pub fn probe_targets(&self, e: &Engine, user: Option<usize>, app: Option<usize>) -> Vec<usize> {
+        (0..self.steps.len())
+            .filter(|&i| {
+                let st = &self.steps[i];
+                matches!(st.phase, Phase::Done)
+                    && st.flow.is_none()
+                    && st.last_success_ms.is_some()
+                    && st.last_denied_ms < st.last_success_ms
+                    && self.session_of_step(e, i).is_some_and(|s| {
+                        user.is_some_and(|u| u == s.user) || (app.is_some() && app == s.app)
+                    })
+            })
+            .collect()
+    }
+
+    /// The verification call after containment: the finished step `i`
+    /// tries its session once more (`GET …/limits`, what a token checker
+    /// does). Denied: containment verified (first denial); allowed: the
+    /// credential still works, and the step's last success moves.
+    pub fn probe(&mut self, e: &mut Engine, i: usize) -> Result<(), SimError> {
+        let Some(s) = self.session_of_step(e, i).cloned() else {
+            return Ok(());
+        };
+        let st = &self.steps[i];
+        if st.last_denied_ms >= st.last_success_ms {
+            return Ok(());
+        }
+        let t = e.now_ms - e.sc.start_ms;
+        let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
+        e.line(&Line::Injection {
+            t_ms: t,
+            id: &id,
+            kind,
+            phase: "probe",
+            detail: None,
+        });
+        let (ip, ua) = (self.steps[i].ip, Self::ua(e, i));
+        let r = e.call(
+            ActorId::Attacker(i),
+            request(
+                Method::Get,
+                &format!("{API}/limits"),
+                Some(&s.token),
+                ip,
+                &ua,
+            ),
+        )?;
+        let mut fired = Vec::new();
+        self.account(e, i, &r, &mut fired);
+        Ok(())
     }
 
     /// Runs one step of attack `i`. Returns the steps whose first success
@@ -975,6 +1035,7 @@ impl Attack {
                     first_success_ms: f.first_ms,
                     last_success_ms: f.last_ms,
                     first_denied_ms: f.first_blocked_ms,
+                    last_denied_ms: f.first_blocked_ms,
                     calls_ok: f.sends,
                     calls_denied: f.blocked,
                     records_read: f.records,
@@ -989,6 +1050,7 @@ impl Attack {
                     first_success_ms: st.first_success_ms,
                     last_success_ms: st.last_success_ms,
                     first_denied_ms: st.first_denied_ms,
+                    last_denied_ms: st.last_denied_ms,
                     calls_ok: st.calls_ok,
                     calls_denied: st.calls_denied,
                     records_read: st.records_read,

@@ -21,6 +21,8 @@ const UA: &str = "leakdrill-soar/1.0";
 /// First retry after a failed attempt; doubles each time.
 const RETRY_MS: i64 = 60_000;
 const MAX_ATTEMPTS: u32 = 20;
+/// How long after a containment action its verification probe runs.
+const PROBE_AFTER_MS: i64 = 60_000;
 
 #[derive(Debug, Clone)]
 struct State {
@@ -192,6 +194,14 @@ impl Door {
             Ok(()) => {
                 self.actions[k].ok = true;
                 self.actions[k].effective_ms = Some(t);
+                // Verified at the target: finished steps using the contained
+                // credential try it once more a minute later.
+                if !matches!(a.kind, ActionKind::Notify | ActionKind::BlockEgress) {
+                    let (user, app) = Self::resolve(e, attack, k);
+                    for s in attack.probe_targets(e, user, app) {
+                        e.schedule(e.now_ms + PROBE_AFTER_MS, Task::Probe(s))?;
+                    }
+                }
                 e.line(&Line::Action {
                     t_ms: t,
                     action: a.kind.as_str(),

@@ -87,6 +87,9 @@ pub enum Task {
     Attack(usize),
     /// Action index and attempt (from 0).
     Action(usize, u32),
+    /// Containment verified at the target: a finished attack step tries its
+    /// credential once more after a response action took effect.
+    Probe(usize),
     Deliver(Box<Delivery>),
     End,
 }
@@ -351,6 +354,10 @@ pub struct Injection {
     pub first_success_ms: Option<i64>,
     pub last_success_ms: Option<i64>,
     pub first_denied_ms: Option<i64>,
+    /// The last denial; the step was stopped if no success came after it
+    /// (a re-minted token can succeed again after a first denial).
+    #[serde(skip)]
+    pub last_denied_ms: Option<i64>,
     pub calls_ok: u64,
     pub calls_denied: u64,
     pub records_read: u64,
@@ -946,6 +953,7 @@ pub fn run_detected(
                 }
             }
             Task::Action(k, attempt) => world.door.execute(&mut e, &world.attack, k, attempt)?,
+            Task::Probe(k) => world.attack.probe(&mut e, k)?,
             Task::Deliver(d) => {
                 e.counts.telemetry_delivered += 1;
                 let t = e.t();

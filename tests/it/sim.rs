@@ -38,9 +38,24 @@ fn small() -> Scenario {
 
 /// Runs `sc`; the summary and the run log's lines as JSON.
 fn run(sc: Scenario, seed: u64) -> (Summary, Vec<Value>, Vec<u8>) {
+    run_with(sc, seed, None)
+}
+
+/// [`run`] with a detector (alert-driven playbooks need one).
+fn run_with(
+    sc: Scenario,
+    seed: u64,
+    detector: Option<leakdrill::detect::Detector>,
+) -> (Summary, Vec<Value>, Vec<u8>) {
     let buf = Buf::default();
-    let out = sim::run(Arc::new(sc), seed, Limits::default(), Box::new(buf.clone()))
-        .unwrap_or_else(|e| panic!("run failed: {e}\n  reproduce: seed {seed}"));
+    let out = sim::run_detected(
+        Arc::new(sc),
+        seed,
+        Limits::default(),
+        Box::new(buf.clone()),
+        detector,
+    )
+    .unwrap_or_else(|e| panic!("run failed: {e}\n  reproduce: seed {seed}"));
     let bytes = buf.0.lock().expect("buf").clone();
     let lines = bytes
         .split(|b| *b == b'\n')
@@ -320,7 +335,11 @@ fn run_catalogue(rel: &str) -> (Summary, Vec<Value>) {
             .join(rel),
     );
     let seed = sc.seed;
-    let (s, lines, _) = run(sc, seed);
+    // Catalogue scenarios run with the built-in pack, as `leakdrill run` does.
+    let pack = leakdrill::detect::Rules::builtin()
+        .detector()
+        .expect("pack");
+    let (s, lines, _) = run_with(sc, seed, Some(pack));
     (s, lines)
 }
 
