@@ -186,3 +186,96 @@ fn unknown_regimes_and_bad_notify_targets_are_errors_with_hints() {
         "{err}"
     );
 }
+
+#[test]
+fn a_revoke_that_fails_once_is_retried_and_containment_still_verified() {
+    // The scenario's chaos fails the first revoke attempt; the door retries
+    // a minute later and the probe or the scrape's next call is denied.
+    let sc = Arc::new(load("ci-log.yaml", &text(CI_LOG)));
+    let det = leakdrill::detect::Rules::builtin()
+        .detector()
+        .expect("pack");
+    let out = sim::run_detected(
+        sc.clone(),
+        sc.seed,
+        Limits::default(),
+        Box::new(std::io::sink()),
+        Some(det),
+    )
+    .expect("run");
+    let s = &out.summary;
+    let revoke = s
+        .actions
+        .iter()
+        .find(|a| a.action == "revoke_refresh_tokens")
+        .expect("revoke");
+    assert_eq!(revoke.attempts, 2, "{revoke:?}");
+    let (t, eff) = (
+        revoke.triggered_ms.expect("triggered"),
+        revoke.effective_ms.expect("effective"),
+    );
+    // 2 h after the trigger, plus the 60 s retry.
+    assert_eq!(eff - t, 2 * HOUR_MS + 60_000);
+    let scrape = s
+        .injections
+        .iter()
+        .find(|i| i.id == "scrape")
+        .expect("scrape");
+    assert!(
+        scrape.last_success_ms.is_some_and(|l| l < eff),
+        "{scrape:?}"
+    );
+    assert!(
+        scrape.first_denied_ms.is_some_and(|d| d >= eff),
+        "{scrape:?}"
+    );
+    let v = leakdrill::score::score(&sc, s);
+    let scored = v
+        .injections
+        .iter()
+        .find(|i| i.id == "scrape")
+        .expect("scrape");
+    assert!(scored.contained);
+    assert_eq!(
+        scored.ttc_ms,
+        scrape
+            .last_success_ms
+            .zip(scrape.first_success_ms)
+            .map(|(l, f)| l - f)
+    );
+}
+
+#[test]
+fn alerts_on_benign_traffic_are_false_positives_per_benign_hour() {
+    // A noisy rule (every successful login alerts) on a benign baseline:
+    // every alert is a false positive, none is a detection.
+    let rules = tempfile::tempdir().expect("tmp");
+    std::fs::write(
+        rules.path().join("noisy.yml"),
+        "title: Any successful login\nid: 11111111-2222-4333-8444-555555555555\nlogsource:\n  product: salesforce\n  service: loginevent\ndetection:\n  sel:\n    Status: Success\n  condition: sel\nlevel: low\n",
+    )
+    .expect("write");
+    let det = leakdrill::detect::Rules::load_dir(rules.path())
+        .and_then(|r| r.detector())
+        .expect("rules");
+    let sc = Arc::new(load(
+        "baseline.yaml",
+        &text("scenarios/hr/baseline-7d.yaml"),
+    ));
+    let out = sim::run_detected(
+        sc.clone(),
+        sc.seed,
+        Limits::default(),
+        Box::new(std::io::sink()),
+        Some(det),
+    )
+    .expect("run");
+    let v = leakdrill::score::score(&sc, &out.summary);
+    let n = out.summary.alerts.len() as u64;
+    assert!(n > 10, "logins happen every day: {n}");
+    assert_eq!(v.false_positives.count, n);
+    let hours = out.summary.duration_ms as f64 / HOUR_MS as f64;
+    assert!((v.false_positives.per_benign_hour - n as f64 / hours).abs() < 0.001);
+    // A baseline expects no alerts: the noisy rule fails it.
+    assert!(!v.passed);
+}
