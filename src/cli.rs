@@ -69,7 +69,7 @@ enum Command {
     Lint(LintArgs),
     /// Serve the mock Salesforce API over HTTPS (plus an egress proxy for clients that hard-code Salesforce hosts).
     Serve(ServeArgs),
-    /// Replay a leak scenario on the virtual clock: writes runlog.ndjson and summary.json.
+    /// Replay a leak scenario on the virtual clock: writes runlog.ndjson, summary.json and the reports chosen with --format.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(RunArgs),
     /// Check scenario files; every error is listed with file:line:column and a hint.
@@ -121,9 +121,18 @@ struct RunArgs {
     /// Seed (default: the scenario's `seed`, else 42). The same seed gives a byte-identical run log.
     #[arg(long)]
     seed: Option<u64>,
-    /// Output directory for runlog.ndjson, summary.json and report.json.
+    /// Output directory: runlog.ndjson and summary.json always, plus one report file per --format.
     #[arg(long, value_name = "DIR", default_value = "leakdrill-run")]
     out: PathBuf,
+    /// Reports: text (printed to stdout, always), json (report.json), junit (report.junit.xml), markdown (report.md), html (report.html, self-contained). Repeatable; a comma list is accepted.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        value_delimiter = ',',
+        default_values_t = [crate::report::Format::Text, crate::report::Format::Json]
+    )]
+    format: Vec<crate::report::Format>,
     /// Sigma rules to test: every *.yml/*.yaml in DIR (default: the built-in pack in rules/).
     #[arg(long, value_name = "DIR")]
     rules: Option<PathBuf>,
@@ -406,42 +415,37 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 &summary_path,
                 format!("{}\n", serde_json::to_string_pretty(&out.summary)?),
             )?;
-            let report_path = a.out.join("report.json");
-            let report = serde_json::json!({
-                "schema_version": verdict.schema_version,
-                "scenario": out.summary.scenario,
-                "seed": seed,
-                "version": out.summary.version,
-                "digest": out.summary.digest,
-                "passed": verdict.passed,
-                "injections": verdict.injections,
-                "exposure": verdict.exposure,
-                "expectations": verdict.expectations,
-                "false_positives": verdict.false_positives,
-                "regimes": verdict.notification.regimes,
-                "clocks": verdict.notification.clocks,
-                "trigger_at": verdict.notification.trigger_at,
-                "money_estimate": verdict.notification.money,
-                "alerts": out.summary.alerts,
-            });
-            std::fs::write(
-                &report_path,
-                format!("{}\n", serde_json::to_string_pretty(&report)?),
-            )?;
-            write!(
-                stdout,
-                "{}",
-                crate::sim::render_text(&out.summary, elapsed.as_secs_f64())
-            )?;
-            write!(stdout, "{}", crate::score::render_text(&verdict))?;
-            writeln!(
-                stdout,
-                "  reproduce: leakdrill run {} --seed {seed}\n  wrote {}, {} and {}",
-                a.scenario.display(),
-                log_path.display(),
-                summary_path.display(),
-                report_path.display()
-            )?;
+            let scenario_path = relative(&a.scenario);
+            let input = crate::report::Input {
+                scenario_id: &sc.id,
+                title: &sc.title,
+                scenario_path: &scenario_path,
+                seed,
+                version: out.summary.version,
+                digest: &out.summary.digest,
+                summary: &out.summary,
+                verdict: &verdict,
+                start_ms: sc.start_ms,
+                duration_ms: sc.duration_ms,
+            };
+            let mut written = vec!["runlog.ndjson", "summary.json"];
+            let formats: std::collections::BTreeSet<_> = a.format.iter().copied().collect();
+            for f in formats {
+                let Some(name) = f.file_name() else { continue };
+                let path = a.out.join(name);
+                std::fs::write(&path, crate::report::render(f, &input)?)
+                    .with_context(|| format!("cannot write {}", path.display()))?;
+                written.push(name);
+            }
+            let colour =
+                stdout.is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
+            let text = crate::report::TextOptions {
+                wall_s: Some(elapsed.as_secs_f64()),
+                colour,
+            };
+            write!(stdout, "{}", crate::report::render_text(&input, &text))?;
+            writeln!(stdout, "  wrote to {}:", a.out.display())?;
+            write!(stdout, "{}", crate::report::wrap_list("    ", &written, 80))?;
             Ok(if verdict.passed {
                 exit::OK
             } else {
@@ -530,6 +534,31 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             let failing = findings.iter().any(|f| f.severity >= a.fail_on);
             Ok(if failing { exit::MISSED } else { exit::OK })
         }
+    }
+}
+
+/// `path` relative to the working directory (`../` where needed), so the
+/// reproduce command in reports is the same on every machine.
+fn relative(path: &std::path::Path) -> String {
+    use std::path::Component;
+    let cwd = match std::env::current_dir() {
+        Ok(c) if path.is_absolute() => c,
+        _ => return path.display().to_string(),
+    };
+    let p: Vec<Component<'_>> = path.components().collect();
+    let c: Vec<Component<'_>> = cwd.components().collect();
+    let common = p.iter().zip(&c).take_while(|(a, b)| a == b).count();
+    let mut rel = PathBuf::new();
+    for _ in common..c.len() {
+        rel.push("..");
+    }
+    for part in &p[common..] {
+        rel.push(part);
+    }
+    if rel.as_os_str().is_empty() {
+        ".".to_owned()
+    } else {
+        rel.display().to_string()
     }
 }
 

@@ -13,6 +13,7 @@ pub mod generate;
 pub mod lint;
 pub mod model;
 pub mod pii;
+pub mod report;
 pub mod scenario;
 pub mod score;
 pub mod seed;

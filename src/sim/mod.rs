@@ -302,6 +302,11 @@ pub struct Summary {
     pub egress: Vec<EgressTotal>,
     /// Alerts of the detector under test (empty without one).
     pub alerts: Vec<AlertAt>,
+    /// Telemetry deliveries per simulated hour since the start:
+    /// `[real-time, hourly EventLogFile]`. Not in `summary.json` (the
+    /// HTML report's timeline draws it).
+    #[serde(skip)]
+    pub deliveries_per_hour: Vec<[u64; 2]>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -443,6 +448,8 @@ pub struct Engine {
     /// Attack steps whose first success happened outside the attacker's
     /// own wake (a tampered flow's first send), for `on: first_success`.
     pub fired: Vec<(usize, i64)>,
+    /// Telemetry deliveries per hour since the start: `[real-time, other]`.
+    deliveries_per_hour: Vec<[u64; 2]>,
     /// First I/O error writing the log (the run stops at the next task).
     io_error: Option<std::io::Error>,
 }
@@ -873,6 +880,7 @@ pub fn run_detected(
         flows: Vec::new(),
         blocked_hosts: BTreeSet::new(),
         fired: Vec::new(),
+        deliveries_per_hour: Vec::new(),
         io_error: None,
     };
     let start = crate::sfdc::sf_datetime(sc.start_ms);
@@ -957,6 +965,13 @@ pub fn run_detected(
             Task::Deliver(d) => {
                 e.counts.telemetry_delivered += 1;
                 let t = e.t();
+                let hour = usize::try_from(t.max(0) / 3_600_000).unwrap_or(usize::MAX);
+                if hour < 24 * 366 {
+                    if e.deliveries_per_hour.len() <= hour {
+                        e.deliveries_per_hour.resize(hour + 1, [0; 2]);
+                    }
+                    e.deliveries_per_hour[hour][usize::from(d.source != "realtime")] += 1;
+                }
                 e.line(&Line::Deliver {
                     t_ms: t,
                     source: d.source,
@@ -1020,6 +1035,7 @@ pub fn run_detected(
         counts,
         egress,
         alerts,
+        deliveries_per_hour,
         ..
     } = e;
     let digest = log.finish()?;
@@ -1038,6 +1054,7 @@ pub fn run_detected(
             actions,
             egress,
             alerts,
+            deliveries_per_hour,
         },
     })
 }
@@ -1048,68 +1065,6 @@ struct World {
     humans: Vec<actors::Human>,
     attack: attack::Attack,
     door: door::Door,
-}
-
-/// The human summary `run` prints.
-pub fn render_text(s: &Summary, wall_s: f64) -> String {
-    use std::fmt::Write;
-    let mut o = String::new();
-    let hours = s.duration_ms as f64 / 3_600_000.0;
-    let _ = writeln!(
-        o,
-        "leakdrill {} · {} · seed {} · {hours:.0}h simulated in {wall_s:.2} s",
-        s.version, s.scenario, s.seed
-    );
-    let c = &s.counts;
-    let _ = writeln!(
-        o,
-        "  {} API calls · {} telemetry events ({} delivered, {} dropped) · attacker {} ok / {} denied",
-        c.api_calls,
-        c.telemetry_events,
-        c.telemetry_delivered,
-        c.telemetry_dropped,
-        c.attacker_calls_ok,
-        c.attacker_calls_denied
-    );
-    if !s.injections.is_empty() {
-        let _ = writeln!(
-            o,
-            "\n  {:<24} {:<22} {:>12} {:>12} {:>12} {:>10}",
-            "injection", "kind", "first ok", "last ok", "denied at", "exposed"
-        );
-        for i in &s.injections {
-            let _ = writeln!(
-                o,
-                "  {:<24} {:<22} {:>12} {:>12} {:>12} {:>10}",
-                i.id,
-                i.kind,
-                fmt_offset(i.first_success_ms),
-                fmt_offset(i.last_success_ms),
-                fmt_offset(i.first_denied_ms),
-                i.records_exposed
-            );
-        }
-    }
-    if !s.actions.is_empty() {
-        let _ = writeln!(
-            o,
-            "\n  {:<24} {:<44} {:>12} {:>12} {:>8}",
-            "action", "target", "triggered", "effective", "attempts"
-        );
-        for a in &s.actions {
-            let _ = writeln!(
-                o,
-                "  {:<24} {:<44} {:>12} {:>12} {:>8}",
-                a.action,
-                a.target,
-                fmt_offset(a.triggered_ms),
-                fmt_offset(a.effective_ms),
-                a.attempts
-            );
-        }
-    }
-    let _ = writeln!(o, "\n  digest {}", s.digest);
-    o
 }
 
 /// `+1h 05m 10s` from a run offset in ms; `-` when absent.

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the unmodified real clients the compatibility tests drive:
 # simple-salesforce in .venv/ at the repository root and jsforce in
-# tests/clients/node_modules. Idempotent; needs python3 and npm.
+# tests/clients/node_modules, and Chromium (headless) for the HTML report
+# test. Idempotent; needs python3 and npm; installs Chromium with apt-get
+# (run as root) only when /usr/bin/chromium is missing.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
 cd "$root"
@@ -14,4 +16,10 @@ fi
 # jsforce in tests/clients/node_modules, pinned by package-lock.json.
 if [ ! -f tests/clients/node_modules/jsforce/package.json ]; then
   (cd tests/clients && npm ci --no-audit --no-fund --loglevel=error)
+fi
+# Chromium renders report.html in tests/it/report.rs (headless, no network).
+if [ ! -x /usr/bin/chromium ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends chromium
 fi

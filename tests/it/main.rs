@@ -8,6 +8,7 @@ mod fixtures;
 mod generation;
 mod lint;
 mod permissions;
+mod report;
 mod safety;
 mod score;
 mod serve;
