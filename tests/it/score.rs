@@ -7,7 +7,8 @@ use std::sync::Arc;
 use leakdrill::clocks::ClockStatus;
 use leakdrill::scenario::{self, Scenario};
 use leakdrill::score::{ClockReport, Verdict};
-use leakdrill::sim::{self, Limits};
+
+use crate::support::run_scored;
 
 const CI_LOG: &str = "scenarios/fintech/leaked-refresh-token-ci-log.yaml";
 
@@ -22,19 +23,7 @@ fn load(name: &str, text: &str) -> Scenario {
 
 /// Runs `sc` with the built-in rule pack and scores it.
 fn verdict(sc: Scenario) -> Verdict {
-    let sc = Arc::new(sc);
-    let det = leakdrill::detect::Rules::builtin()
-        .detector()
-        .expect("pack");
-    let out = sim::run_detected(
-        sc.clone(),
-        sc.seed,
-        Limits::default(),
-        Box::new(std::io::sink()),
-        Some(det),
-    )
-    .expect("run");
-    leakdrill::score::score(&sc, &out.summary)
+    run_scored(&Arc::new(sc), None).1
 }
 
 fn clock<'a>(v: &'a Verdict, obligation: &str) -> &'a ClockReport {
@@ -192,18 +181,8 @@ fn a_revoke_that_fails_once_is_retried_and_containment_still_verified() {
     // The scenario's chaos fails the first revoke attempt; the door retries
     // a minute later and the probe or the scrape's next call is denied.
     let sc = Arc::new(load("ci-log.yaml", &text(CI_LOG)));
-    let det = leakdrill::detect::Rules::builtin()
-        .detector()
-        .expect("pack");
-    let out = sim::run_detected(
-        sc.clone(),
-        sc.seed,
-        Limits::default(),
-        Box::new(std::io::sink()),
-        Some(det),
-    )
-    .expect("run");
-    let s = &out.summary;
+    let (summary, v) = run_scored(&sc, None);
+    let s = &summary;
     let revoke = s
         .actions
         .iter()
@@ -229,7 +208,6 @@ fn a_revoke_that_fails_once_is_retried_and_containment_still_verified() {
         scrape.first_denied_ms.is_some_and(|d| d >= eff),
         "{scrape:?}"
     );
-    let v = leakdrill::score::score(&sc, s);
     let scored = v
         .injections
         .iter()
@@ -262,19 +240,11 @@ fn alerts_on_benign_traffic_are_false_positives_per_benign_hour() {
         "baseline.yaml",
         &text("scenarios/hr/baseline-7d.yaml"),
     ));
-    let out = sim::run_detected(
-        sc.clone(),
-        sc.seed,
-        Limits::default(),
-        Box::new(std::io::sink()),
-        Some(det),
-    )
-    .expect("run");
-    let v = leakdrill::score::score(&sc, &out.summary);
-    let n = out.summary.alerts.len() as u64;
+    let (summary, v) = run_scored(&sc, Some(det));
+    let n = summary.alerts.len() as u64;
     assert!(n > 10, "logins happen every day: {n}");
     assert_eq!(v.false_positives.count, n);
-    let hours = out.summary.duration_ms as f64 / HOUR_MS as f64;
+    let hours = summary.duration_ms as f64 / HOUR_MS as f64;
     assert!((v.false_positives.per_benign_hour - n as f64 / hours).abs() < 0.001);
     // A baseline expects no alerts: the noisy rule fails it.
     assert!(!v.passed);

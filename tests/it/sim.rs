@@ -264,20 +264,8 @@ fn every_scenario_validates_and_its_summary_is_pinned() {
     for f in files {
         let sc = load(&f);
         assert!(ids.insert(sc.id.clone()), "duplicate scenario id {}", sc.id);
-        let seed = sc.seed;
         let sc = Arc::new(sc);
-        let det = leakdrill::detect::Rules::builtin()
-            .detector()
-            .expect("pack");
-        let out = sim::run_detected(
-            sc.clone(),
-            seed,
-            Limits::default(),
-            Box::new(std::io::sink()),
-            Some(det),
-        )
-        .unwrap_or_else(|e| panic!("{}: {e}", f.display()));
-        let verdict = leakdrill::score::score(&sc, &out.summary);
+        let (summary, verdict) = crate::support::run_scored(&sc, None);
         // Whole-run scoring invariants.
         for i in &verdict.injections {
             if let (Some(d), Some(c)) = (i.ttd_ms, i.ttc_ms) {
@@ -297,11 +285,11 @@ fn every_scenario_validates_and_its_summary_is_pinned() {
             );
         }
         let json = serde_json::to_string_pretty(&serde_json::json!({
-            "summary": out.summary,
+            "summary": summary,
             "verdict": verdict,
         }))
         .expect("json");
-        insta::assert_snapshot!(format!("summary-{}", out.summary.scenario), json);
+        insta::assert_snapshot!(format!("summary-{}", summary.scenario), json);
     }
 }
 

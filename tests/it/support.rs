@@ -56,3 +56,26 @@ pub fn stderr(o: &Output) -> String {
 pub fn code(o: &Output) -> i32 {
     o.status.code().expect("exited normally")
 }
+
+/// Runs `sc` at its own seed with `detector` (the built-in pack when
+/// `None`), discarding the run log, and scores it.
+pub fn run_scored(
+    sc: &std::sync::Arc<leakdrill::scenario::Scenario>,
+    detector: Option<leakdrill::detect::Detector>,
+) -> (leakdrill::sim::Summary, leakdrill::score::Verdict) {
+    let det = detector.unwrap_or_else(|| {
+        leakdrill::detect::Rules::builtin()
+            .detector()
+            .expect("built-in pack")
+    });
+    let out = leakdrill::sim::run_detected(
+        sc.clone(),
+        sc.seed,
+        leakdrill::sim::Limits::default(),
+        Box::new(std::io::sink()),
+        Some(det),
+    )
+    .unwrap_or_else(|e| panic!("{}: {e}\n  reproduce: seed {}", sc.id, sc.seed));
+    let verdict = leakdrill::score::score(sc, &out.summary);
+    (out.summary, verdict)
+}
