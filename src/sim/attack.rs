@@ -13,7 +13,7 @@ use rand::RngExt;
 use super::actors::{
     API, network_ip, query_path, record_ids, refresh_grant, request, session_of, soap_login,
 };
-use super::{ActorId, Engine, Injection, Line, Reply, SimError, Task};
+use super::{ActorId, Engine, Injection, Reply, SimError, Task};
 use crate::scenario::{Fields, LoginVia, Secret, StepKind, Until};
 use crate::seed::Rng;
 use crate::sfdc::Method;
@@ -201,14 +201,7 @@ impl Attack {
             if st.first_success_ms.is_none() {
                 st.first_success_ms = Some(t);
                 fired.push((i, e.now_ms));
-                let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
-                e.line(&Line::Injection {
-                    t_ms: t,
-                    id: &id,
-                    kind,
-                    phase: "first_success",
-                    detail: None,
-                });
+                e.injection_line(i, "first_success", None);
             }
             // Records of the fixture's data objects; look-ups of setup
             // objects (User, PermissionSet) expose no data subject.
@@ -232,18 +225,11 @@ impl Attack {
             }
             if st.first_denied_ms.is_none() && !transient {
                 st.first_denied_ms = Some(t);
-                let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
                 let code = r
                     .resp
                     .error_code()
                     .or_else(|| super::actors::json_str(&r.resp.body_json(), "error"));
-                e.line(&Line::Injection {
-                    t_ms: t,
-                    id: &id,
-                    kind,
-                    phase: "first_denied",
-                    detail: code.as_deref(),
-                });
+                e.injection_line(i, "first_denied", code.as_deref());
             }
             false
         }
@@ -279,15 +265,7 @@ impl Attack {
         if st.last_denied_ms >= st.last_success_ms {
             return Ok(());
         }
-        let t = e.now_ms - e.sc.start_ms;
-        let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
-        e.line(&Line::Injection {
-            t_ms: t,
-            id: &id,
-            kind,
-            phase: "probe",
-            detail: None,
-        });
+        e.injection_line(i, "probe", None);
         let (ip, ua) = (self.steps[i].ip, Self::ua(e, i));
         let r = e.call(
             ActorId::Attacker(i),
@@ -312,13 +290,7 @@ impl Attack {
         let t = e.now_ms - e.sc.start_ms;
         if self.steps[i].started_ms.is_none() {
             self.steps[i].started_ms = Some(t);
-            e.line(&Line::Injection {
-                t_ms: t,
-                id: &step.id,
-                kind: step.kind_name.as_str(),
-                phase: "start",
-                detail: None,
-            });
+            e.injection_line(i, "start", None);
         }
         if let Until::For(ms) = step.until
             && t >= step.at_ms + ms
@@ -838,13 +810,7 @@ impl Attack {
                     st.first_success_ms = Some(t);
                     st.last_success_ms = Some(t);
                     fired.push((i, e.now_ms));
-                    e.line(&Line::Injection {
-                        t_ms: t,
-                        id: &step.id,
-                        kind: step.kind_name.as_str(),
-                        phase: "first_success",
-                        detail: None,
-                    });
+                    e.injection_line(i, "first_success", None);
                 }
                 self.end(
                     e,
@@ -895,15 +861,7 @@ impl Attack {
         if let Some(j) = self.steps[i].flow {
             e.flows[j].active = false;
         }
-        let t = e.now_ms - e.sc.start_ms;
-        let (id, kind) = (e.sc.attack[i].id.clone(), e.sc.attack[i].kind_name.as_str());
-        e.line(&Line::Injection {
-            t_ms: t,
-            id: &id,
-            kind,
-            phase: "end",
-            detail: Some(why),
-        });
+        e.injection_line(i, "end", Some(why));
     }
 
     /// Logs in with leaked credential `leak` as step `i`.

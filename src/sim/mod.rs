@@ -770,6 +770,19 @@ impl Engine {
         !blocked
     }
 
+    /// An `injection` line for attack step `i`, now.
+    pub fn injection_line(&mut self, i: usize, phase: &str, detail: Option<&str>) {
+        let t = self.t();
+        let sc = self.sc.clone();
+        self.line(&Line::Injection {
+            t_ms: t,
+            id: &sc.attack[i].id,
+            kind: sc.attack[i].kind_name.as_str(),
+            phase,
+            detail,
+        });
+    }
+
     /// A tampered flow `j` sends what the integration just read.
     pub fn flow_send(
         &mut self,
