@@ -53,7 +53,6 @@ struct Ran {
     rep: Report,
     rows: Vec<Vec<String>>,
     ids: Vec<String>,
-    classes: crate::model::ClassSet,
 }
 
 fn not_found() -> Response {
@@ -144,13 +143,8 @@ impl OrgState {
         // The report's SOQL is not what the user sent: keep the event about
         // the report, not a query.
         ev.query = None;
-        let classes = super::query::read_classes(&self.org, &self.store, &ex.select);
-        Ok(Ran {
-            rep,
-            rows,
-            ids,
-            classes,
-        })
+        ev.classes = super::query::read_classes(&self.org, &self.store, &ex.select);
+        Ok(Ran { rep, rows, ids })
     }
 
     fn report_event(ev: &mut Event, rep: &Report, op: &str, rows: usize, ids: &[String]) {
@@ -197,16 +191,10 @@ impl OrgState {
         let details = req
             .param("includeDetails")
             .is_some_and(|v| v.eq_ignore_ascii_case("true"));
-        let Ran {
-            rep,
-            rows,
-            ids,
-            classes,
-        } = match self.run_report(now_ms, user, id, ev) {
+        let Ran { rep, rows, ids } = match self.run_report(now_ms, user, id, ev) {
             Ok(x) => x,
             Err(r) => return r,
         };
-        ev.classes = classes;
         let shown = if details {
             rows.len().min(MAX_API_ROWS)
         } else {
@@ -264,16 +252,10 @@ impl OrgState {
                 "You don't have permission to export reports.",
             );
         }
-        let Ran {
-            rep,
-            rows,
-            ids,
-            classes,
-        } = match self.run_report(now_ms, user, id, ev) {
+        let Ran { rep, rows, ids } = match self.run_report(now_ms, user, id, ev) {
             Ok(x) => x,
             Err(r) => return r,
         };
-        ev.classes = classes;
         let cols = &rep.columns;
         Self::report_event(ev, &rep, "ReportExported", rows.len(), &ids);
         // Header: the columns' labels, every value quoted, as Salesforce's
