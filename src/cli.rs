@@ -406,7 +406,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 seed,
                 crate::sim::Limits::default(),
                 Box::new(std::io::BufWriter::with_capacity(1 << 20, file)),
-                Some(detector),
+                Some(Box::new(detector)),
             )?;
             let elapsed = started.elapsed();
             let verdict = crate::score::score(&sc, &out.summary);

@@ -193,11 +193,14 @@ impl Detector {
     /// Feeds one delivered event; returns the alerts it completes. Rules of
     /// level `informational` feed correlations and never alert.
     pub fn observe(&mut self, ev: &Event) -> Vec<Alert> {
-        let doc = document(ev);
-        let event = JsonEvent::borrow(&doc);
-        let result = self
-            .engine
-            .process_event_at(&event, ev.t_ms.div_euclid(1000));
+        self.observe_document(&document(ev), ev.t_ms)
+    }
+
+    /// Feeds one Sigma document whose event happened at `t_ms` (ms since
+    /// the epoch; correlation windows use it).
+    pub fn observe_document(&mut self, doc: &Value, t_ms: i64) -> Vec<Alert> {
+        let event = JsonEvent::borrow(doc);
+        let result = self.engine.process_event_at(&event, t_ms.div_euclid(1000));
         let mut out = Vec::new();
         let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
         for r in result.iter() {
@@ -228,7 +231,7 @@ impl Detector {
                     .unwrap_or_else(|| r.header.rule_title.clone()),
                 title: r.header.rule_title.clone(),
                 level,
-                event_id: ev.event_identifier.clone(),
+                event_id: s("EventIdentifier").unwrap_or_default(),
                 user: pick("Username", "Username"),
                 session_key: pick("SessionKey", "SessionKey"),
                 source_ip: pick("SourceIp", "SourceIp"),
@@ -237,6 +240,30 @@ impl Detector {
             });
         }
         out
+    }
+}
+
+/// Why a detector under test stopped answering; the run goes on without it
+/// and the verdict says so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DetectorFault {
+    /// `crashed`, `timeout` or `malformed`.
+    pub kind: &'static str,
+    pub detail: String,
+}
+
+/// A detector under test as the simulator drives it: one delivered Sigma
+/// document at a time, in delivery order, in lock-step with the virtual
+/// clock. The built-in Sigma [`Detector`] and external programs implement it.
+pub trait Detect {
+    /// Feeds one delivered document (event time `t_ms`, ms since the epoch);
+    /// returns the alerts it completes.
+    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault>;
+}
+
+impl Detect for Detector {
+    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
+        Ok(self.observe_document(doc, t_ms))
     }
 }
 

@@ -857,7 +857,7 @@ pub fn run_detected(
     seed: u64,
     limits: Limits,
     out: Box<dyn Write>,
-    detector: Option<crate::detect::Detector>,
+    detector: Option<Box<dyn crate::detect::Detect>>,
 ) -> Result<RunOutput, SimError> {
     let seed = Seed(seed);
     let mut opts = Options::for_org(&sc.org);
@@ -995,32 +995,16 @@ pub fn run_detected(
                 });
                 // The detector reads the real-time stream (EventLogFile
                 // rows are not mapped to Sigma documents yet).
-                if d.source == "realtime"
-                    && let Some(det) = world.detector.as_mut()
-                {
-                    let seen = if d.skew_ms != 0 {
+                if d.source == "realtime" && world.detector.is_some() {
+                    let doc = if d.skew_ms != 0 {
                         let mut ev = (*d.event).clone();
                         ev.t_ms += d.skew_ms;
                         ev.event_date = crate::sfdc::sf_datetime(ev.t_ms);
-                        det.observe(&ev)
+                        crate::detect::document(&ev)
                     } else {
-                        det.observe(&d.event)
+                        crate::detect::document(&d.event)
                     };
-                    for a in seen {
-                        e.line(&Line::Alert {
-                            t_ms: t,
-                            rule_id: &a.rule_id,
-                            title: &a.title,
-                            level: &a.level,
-                            event_id: &a.event_id,
-                            user: a.user.as_deref(),
-                            session_key: a.session_key.as_deref(),
-                            source_ip: a.source_ip.as_deref(),
-                        });
-                        let now = e.now_ms;
-                        world.door.on_alert(&mut e, &a.rule_id, &a.title, now)?;
-                        e.alerts.push(AlertAt { t_ms: t, alert: a });
-                    }
+                    world.feed(&mut e, &doc, d.event.t_ms + d.skew_ms)?;
                 }
             }
         }
@@ -1073,11 +1057,42 @@ pub fn run_detected(
 }
 
 struct World {
-    detector: Option<crate::detect::Detector>,
+    detector: Option<Box<dyn crate::detect::Detect>>,
     integrations: Vec<actors::Integration>,
     humans: Vec<actors::Human>,
     attack: attack::Attack,
     door: door::Door,
+}
+
+impl World {
+    /// Delivers one document to the detector under test: its alerts go to
+    /// the log, the summary and the containment door.
+    fn feed(&mut self, e: &mut Engine, doc: &serde_json::Value, t_ms: i64) -> Result<(), SimError> {
+        let Some(det) = self.detector.as_mut() else {
+            return Ok(());
+        };
+        let seen = match det.observe(doc, t_ms) {
+            Ok(seen) => seen,
+            Err(_fault) => Vec::new(),
+        };
+        let t = e.t();
+        for a in seen {
+            e.line(&Line::Alert {
+                t_ms: t,
+                rule_id: &a.rule_id,
+                title: &a.title,
+                level: &a.level,
+                event_id: &a.event_id,
+                user: a.user.as_deref(),
+                session_key: a.session_key.as_deref(),
+                source_ip: a.source_ip.as_deref(),
+            });
+            let now = e.now_ms;
+            self.door.on_alert(e, &a.rule_id, &a.title, now)?;
+            e.alerts.push(AlertAt { t_ms: t, alert: a });
+        }
+        Ok(())
+    }
 }
 
 /// `+1h 05m 10s` from a run offset in ms; `-` when absent.

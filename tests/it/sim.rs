@@ -53,7 +53,7 @@ fn run_with(
         seed,
         Limits::default(),
         Box::new(buf.clone()),
-        detector,
+        detector.map(|d| Box::new(d) as Box<dyn leakdrill::detect::Detect>),
     )
     .unwrap_or_else(|e| panic!("run failed: {e}\n  reproduce: seed {seed}"));
     let bytes = buf.0.lock().expect("buf").clone();

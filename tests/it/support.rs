@@ -73,7 +73,7 @@ pub fn run_scored(
         sc.seed,
         leakdrill::sim::Limits::default(),
         Box::new(std::io::sink()),
-        Some(det),
+        Some(Box::new(det)),
     )
     .unwrap_or_else(|e| panic!("{}: {e}\n  reproduce: seed {}", sc.id, sc.seed));
     let verdict = leakdrill::score::score(sc, &out.summary);
