@@ -21,6 +21,18 @@ use crate::sfdc::telemetry::EventKind;
 /// The built-in pack, compiled in (the files in `rules/`).
 pub const BUILTIN: &[(&str, &str)] = &[
     (
+        "proxy_destination_country_change.yml",
+        include_str!("../rules/proxy_destination_country_change.yml"),
+    ),
+    (
+        "proxy_dlp_sensitive_identifiers.yml",
+        include_str!("../rules/proxy_dlp_sensitive_identifiers.yml"),
+    ),
+    (
+        "proxy_integration_second_destination.yml",
+        include_str!("../rules/proxy_integration_second_destination.yml"),
+    ),
+    (
         "sf_api_query_volume_per_user.yml",
         include_str!("../rules/sf_api_query_volume_per_user.yml"),
     ),
@@ -216,12 +228,15 @@ impl Detector {
                 .as_correlation()
                 .map(|c| c.group_key.clone())
                 .unwrap_or_default();
-            let pick = |field: &str, doc_key: &str| {
-                group
-                    .iter()
-                    .find(|(k, _)| k == field)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| s(doc_key))
+            // Salesforce names first, then the egress proxy's.
+            let pick = |fields: &[&str]| {
+                fields.iter().find_map(|f| {
+                    group
+                        .iter()
+                        .find(|(k, _)| k == f)
+                        .map(|(_, v)| v.clone())
+                        .or_else(|| s(f))
+                })
             };
             out.push(Alert {
                 rule_id: r
@@ -231,11 +246,11 @@ impl Detector {
                     .unwrap_or_else(|| r.header.rule_title.clone()),
                 title: r.header.rule_title.clone(),
                 level,
-                event_id: s("EventIdentifier").unwrap_or_default(),
-                user: pick("Username", "Username"),
-                session_key: pick("SessionKey", "SessionKey"),
-                source_ip: pick("SourceIp", "SourceIp"),
-                app: pick("Application", "Application"),
+                event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
+                user: pick(&["Username", "cs-username"]),
+                session_key: pick(&["SessionKey"]),
+                source_ip: pick(&["SourceIp", "c-ip"]),
+                app: pick(&["Application"]),
                 group,
             });
         }

@@ -353,15 +353,16 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
         let step = &sc.attack[k];
         let detectable = !matches!(
             step.kind,
-            StepKind::CredentialLeak { .. }
-                | StepKind::DataFlow { .. }
-                | StepKind::SandboxRefresh { .. }
+            StepKind::CredentialLeak { .. } | StepKind::SandboxRefresh { .. }
         ) && inj.calls_ok + inj.calls_denied > 0;
         let mut detected_ms = None;
         let mut rules: Vec<String> = Vec::new();
         if detectable {
             let from = inj.start_ms;
-            let to = inj.last_success_ms.unwrap_or(s.duration_ms) + GRACE_MS;
+            // Until its last attempt: an alert on calls refused after
+            // containment still names the attack.
+            let last = inj.last_success_ms.max(inj.last_denied_ms);
+            let to = last.unwrap_or(s.duration_ms) + GRACE_MS;
             for (a, hit) in s.alerts.iter().zip(tp.iter_mut()) {
                 let names = [&a.alert.user, &a.alert.session_key, &a.alert.source_ip];
                 let about = names

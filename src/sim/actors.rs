@@ -29,6 +29,26 @@ pub fn network_ip(sc: &Scenario, net: usize, k: u64) -> Ipv4Addr {
     Ipv4Addr::from((u32::from(c.addr) & c.mask()).wrapping_add(host as u32))
 }
 
+/// Where fixture integration `idx` calls from: one egress address per
+/// (user, network), so two flows of one iPaaS account leave from the same
+/// address.
+pub fn integration_ip(sc: &Scenario, idx: usize) -> Ipv4Addr {
+    let i = &sc.org.integrations[idx];
+    let user = sc
+        .org
+        .users
+        .iter()
+        .position(|u| u.username == i.user)
+        .unwrap_or(0);
+    let net = sc
+        .org
+        .networks
+        .iter()
+        .position(|n| n.id == i.network)
+        .unwrap_or(0);
+    network_ip(sc, net, user as u64)
+}
+
 /// A request from `ip` with `ua`, with a bearer token if given.
 pub fn request(method: Method, path: &str, token: Option<&str>, ip: Ipv4Addr, ua: &str) -> Request {
     let mut r = Request::new(method, path)
@@ -226,12 +246,6 @@ impl Integration {
             .connected_app
             .as_ref()
             .and_then(|a| sc.org.connected_apps.iter().position(|c| &c.name == a));
-        let net = sc
-            .org
-            .networks
-            .iter()
-            .position(|n| n.id == i.network)
-            .unwrap_or(0);
         let ua = match i.kind {
             IntegrationKind::BulkExtract => "Fivetran/1.0 (Salesforce connector) Java/17",
             IntegrationKind::Middleware => "MuleSoft-Salesforce-Connector/10.20",
@@ -246,9 +260,7 @@ impl Integration {
             idx,
             user,
             app,
-            // One egress address per (user, network): two flows of one
-            // iPaaS account leave from the same address.
-            ip: network_ip(sc, net, user as u64),
+            ip: integration_ip(sc, idx),
             ua,
             rng: e.seed.fork("integration").fork(&i.id).rng(),
             token: None,

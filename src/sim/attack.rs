@@ -753,6 +753,7 @@ impl Attack {
                     first_ms: None,
                     last_ms: None,
                     first_blocked_ms: None,
+                    last_blocked_ms: None,
                     sends: 0,
                     blocked: 0,
                     records: 0,
@@ -993,12 +994,13 @@ impl Attack {
                     first_success_ms: f.first_ms,
                     last_success_ms: f.last_ms,
                     first_denied_ms: f.first_blocked_ms,
-                    last_denied_ms: f.first_blocked_ms,
+                    last_denied_ms: f.last_blocked_ms,
                     calls_ok: f.sends,
                     calls_denied: f.blocked,
                     records_read: f.records,
                     records_exposed: f.exposed.len() as u64,
-                    entities: Vec::new(),
+                    // The workload the egress proxy names (`cs-username`).
+                    entities: vec![e.sc.org.integrations[f.integration].id.clone()],
                     exposed: f.exposed.clone(),
                 },
                 None => Injection {

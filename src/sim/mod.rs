@@ -91,8 +91,27 @@ pub enum Task {
     /// credential once more after a response action took effect.
     Probe(usize),
     Deliver(Box<Delivery>),
+    /// An egress proxy log record reaches the detector.
+    DeliverProxy(Box<ProxyRecord>),
     End,
 }
+
+/// One egress proxy log record: an integration's outbound request as a
+/// forward proxy with DLP logs it (W3C extended names, see
+/// `rules/README.md`), delivered [`PROXY_DELIVERY_MS`] after the send.
+#[derive(Debug)]
+pub struct ProxyRecord {
+    pub request_id: String,
+    pub sent_ms: i64,
+    pub doc: serde_json::Value,
+}
+
+/// Request body size the proxy logs per record sent (a JSON record of an
+/// integration payload, roughly).
+pub const PROXY_BYTES_PER_RECORD: u64 = 600;
+
+/// Proxy logs are shipped once a minute.
+pub const PROXY_DELIVERY_MS: i64 = 60_000;
 
 #[derive(Debug)]
 pub struct Delivery {
@@ -316,6 +335,8 @@ pub struct Counts {
     pub telemetry_delivered: u64,
     pub telemetry_dropped: u64,
     pub telemetry_undelivered: u64,
+    /// Egress proxy log records (integrations' outbound sends).
+    pub proxy_records: u64,
     pub attacker_calls_ok: u64,
     pub attacker_calls_denied: u64,
     pub records_read: u64,
@@ -417,6 +438,7 @@ pub struct Flow {
     pub first_ms: Option<i64>,
     pub last_ms: Option<i64>,
     pub first_blocked_ms: Option<i64>,
+    pub last_blocked_ms: Option<i64>,
     pub sends: u64,
     pub blocked: u64,
     pub records: u64,
@@ -450,6 +472,8 @@ pub struct Engine {
     pub fired: Vec<(usize, i64)>,
     /// Telemetry deliveries per hour since the start: `[real-time, other]`.
     deliveries_per_hour: Vec<[u64; 2]>,
+    /// Proxy records written by [`Engine::egress`], scheduled by the loop.
+    proxy_pending: Vec<ProxyRecord>,
     /// First I/O error writing the log (the run stops at the next task).
     io_error: Option<std::io::Error>,
 }
@@ -767,7 +791,52 @@ impl Engine {
             total.sends += 1;
             total.records += records;
         }
+        if let ActorId::Integration(k) = actor {
+            self.proxy_log(k, to, country, records, classes, blocked);
+        }
         !blocked
+    }
+
+    /// The egress proxy's log record of integration `k`'s send (sandbox
+    /// copies stay inside Salesforce and are not proxied).
+    fn proxy_log(
+        &mut self,
+        k: usize,
+        to: &str,
+        country: &str,
+        records: u64,
+        classes: &[&str],
+        blocked: bool,
+    ) {
+        self.counts.proxy_records += 1;
+        let idx = self.sc.integrations[k];
+        let integ = &self.sc.org.integrations[idx];
+        let request_id = format!("px-{:012}", self.counts.proxy_records);
+        let host = crate::fixture::endpoint_host(to).unwrap_or_default();
+        let scheme = to.split_once("://").map_or("", |(s, _)| s);
+        let doc = serde_json::json!({
+            "category": "proxy",
+            "product": "egress_proxy",
+            "timestamp": crate::sfdc::sf_datetime(self.now_ms),
+            "x-request-id": request_id,
+            "c-ip": actors::integration_ip(&self.sc, idx).to_string(),
+            "cs-username": integ.id,
+            "cs-method": "POST",
+            "cs-host": host,
+            "c-uri": to,
+            "c-uri-scheme": scheme,
+            "cs-bytes": records.saturating_mul(PROXY_BYTES_PER_RECORD),
+            "sc-status": if blocked { 403 } else { 200 },
+            "s-action": if blocked { "blocked" } else { "allowed" },
+            "x-dst-country": country,
+            "x-dlp-classes": classes.join(","),
+            "x-dlp-records": records,
+        });
+        self.proxy_pending.push(ProxyRecord {
+            request_id,
+            sent_ms: self.now_ms,
+            doc,
+        });
     }
 
     /// An `injection` line for attack step `i`, now.
@@ -820,6 +889,7 @@ impl Engine {
             }
         } else {
             flow.blocked += 1;
+            flow.last_blocked_ms = Some(t);
             if flow.first_blocked_ms.is_none() {
                 flow.first_blocked_ms = Some(t);
                 self.line(&Line::Injection {
@@ -894,6 +964,7 @@ pub fn run_detected(
         blocked_hosts: BTreeSet::new(),
         fired: Vec::new(),
         deliveries_per_hour: Vec::new(),
+        proxy_pending: Vec::new(),
         io_error: None,
     };
     let start = crate::sfdc::sf_datetime(sc.start_ms);
@@ -975,6 +1046,18 @@ pub fn run_detected(
             }
             Task::Action(k, attempt) => world.door.execute(&mut e, &world.attack, k, attempt)?,
             Task::Probe(k) => world.attack.probe(&mut e, k)?,
+            Task::DeliverProxy(p) => {
+                let t = e.t();
+                e.line(&Line::Deliver {
+                    t_ms: t,
+                    source: "proxy",
+                    event_id: &p.request_id,
+                    emitted_ms: p.sent_ms - e.sc.start_ms,
+                    skew_ms: 0,
+                    duplicate: false,
+                });
+                world.feed(&mut e, &p.doc, p.sent_ms)?;
+            }
             Task::Deliver(d) => {
                 e.counts.telemetry_delivered += 1;
                 let t = e.t();
@@ -1007,6 +1090,12 @@ pub fn run_detected(
                     world.feed(&mut e, &doc, d.event.t_ms + d.skew_ms)?;
                 }
             }
+        }
+        for p in std::mem::take(&mut e.proxy_pending) {
+            e.schedule(
+                p.sent_ms + PROXY_DELIVERY_MS,
+                Task::DeliverProxy(Box::new(p)),
+            )?;
         }
     }
     e.now_ms = e.now_ms.max(sc.start_ms + sc.duration_ms);
