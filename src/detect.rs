@@ -45,6 +45,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../rules/sf_failed_login_spray.yml"),
     ),
     (
+        "sf_login_cli_user_agent.yml",
+        include_str!("../rules/sf_login_cli_user_agent.yml"),
+    ),
+    (
         "sf_login_new_source_ip_for_user.yml",
         include_str!("../rules/sf_login_new_source_ip_for_user.yml"),
     ),
