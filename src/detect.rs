@@ -57,6 +57,10 @@ pub const BUILTIN: &[(&str, &str)] = &[
         include_str!("../rules/sf_report_export_pii_columns.yml"),
     ),
     (
+        "sf_sandbox_refresh_without_masking.yml",
+        include_str!("../rules/sf_sandbox_refresh_without_masking.yml"),
+    ),
+    (
         "sf_session_used_from_second_ip.yml",
         include_str!("../rules/sf_session_used_from_second_ip.yml"),
     ),
@@ -142,7 +146,13 @@ impl Rules {
 
     /// Parses and compiles every file; the first bad file is the error.
     pub fn detector(&self) -> Result<Detector, RuleError> {
-        let mut engine = CorrelationEngine::new(CorrelationConfig::default());
+        // rsigma copies the first `rsigma.suppress` custom attribute it
+        // meets into the engine-wide default unless one is set: pin the
+        // default to "no suppression" so the attribute stays per rule.
+        let mut engine = CorrelationEngine::new(CorrelationConfig {
+            suppress: Some(0),
+            ..CorrelationConfig::default()
+        });
         engine.set_logsource_extractor(Some(LogSourceExtractor::new()));
         let mut count = 0;
         for (file, text) in &self.files {
@@ -332,6 +342,14 @@ pub fn document(ev: &Event) -> Value {
             .unwrap_or("");
         m.insert("PermissionList".into(), json!(perms));
     }
+    if svc == "SetupAuditTrail" {
+        // The columns a SIEM polling SetupAuditTrail gets.
+        let op = ev.operation.as_deref().unwrap_or("");
+        let section = crate::sfdc::telemetry::audit_section(op);
+        m.insert("Action".into(), json!(op.to_ascii_lowercase()));
+        m.insert("Section".into(), json!(section));
+        m.insert("Display".into(), json!(detail));
+    }
     if svc == "ReportEvent" {
         for part in detail.split(';') {
             if let Some((k, v)) = part.split_once('=')
@@ -342,4 +360,53 @@ pub fn document(ev: &Event) -> Value {
         }
     }
     Value::Object(m)
+}
+
+/// Request body size the egress proxy logs per record sent (one JSON
+/// record of an integration payload, roughly).
+pub const PROXY_BYTES_PER_RECORD: u64 = 600;
+
+/// One outbound request as the egress proxy saw it.
+#[derive(Debug, Clone, Copy)]
+pub struct ProxySend<'a> {
+    pub request_id: &'a str,
+    pub t_ms: i64,
+    pub client_ip: std::net::Ipv4Addr,
+    /// The workload identity the proxy authenticated (the integration id).
+    pub workload: &'a str,
+    pub url: &'a str,
+    /// Where the destination is served from (the proxy's geo-IP).
+    pub country: &'a str,
+    /// Records in the body, and the data classes the proxy's DLP found.
+    pub records: u64,
+    pub classes: &'a [&'a str],
+    /// Refused by a deny rule (`block_egress`).
+    pub blocked: bool,
+}
+
+/// The Sigma document of an egress proxy log record: `category: proxy`,
+/// W3C extended log names (`c-ip`, `cs-username`, `cs-host`, `c-uri`,
+/// `sc-status`, `s-action`, …) and the proxy's enrichments as `x-` fields
+/// (`x-dst-country`, `x-dlp-classes`, `x-dlp-records`).
+pub fn proxy_document(p: &ProxySend<'_>) -> Value {
+    let host = crate::fixture::endpoint_host(p.url).unwrap_or_default();
+    let scheme = p.url.split_once("://").map_or("", |(s, _)| s);
+    json!({
+        "category": "proxy",
+        "product": "egress_proxy",
+        "timestamp": crate::sfdc::sf_datetime(p.t_ms),
+        "x-request-id": p.request_id,
+        "c-ip": p.client_ip.to_string(),
+        "cs-username": p.workload,
+        "cs-method": "POST",
+        "cs-host": host,
+        "c-uri": p.url,
+        "c-uri-scheme": scheme,
+        "cs-bytes": p.records.saturating_mul(PROXY_BYTES_PER_RECORD),
+        "sc-status": if p.blocked { 403 } else { 200 },
+        "s-action": if p.blocked { "blocked" } else { "allowed" },
+        "x-dst-country": p.country,
+        "x-dlp-classes": p.classes.join(","),
+        "x-dlp-records": p.records,
+    })
 }

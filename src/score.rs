@@ -203,8 +203,9 @@ fn notification(
 pub struct InjectionScore {
     pub id: String,
     pub kind: &'static str,
-    /// Its calls reach Salesforce telemetry (not a leak, a data flow outside
-    /// Salesforce or a sandbox copy).
+    /// Something a detector could see: its calls reach Salesforce telemetry,
+    /// its sends pass the egress proxy, or its refresh is in the Setup Audit
+    /// Trail (a secret leaking on its own is not).
     pub detectable: bool,
     pub detected: bool,
     /// First true-positive alert (ms since start).
@@ -351,10 +352,9 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
     let mut injections = Vec::new();
     for (k, inj) in s.injections.iter().enumerate() {
         let step = &sc.attack[k];
-        let detectable = !matches!(
-            step.kind,
-            StepKind::CredentialLeak { .. } | StepKind::SandboxRefresh { .. }
-        ) && inj.calls_ok + inj.calls_denied > 0;
+        let detectable = !matches!(step.kind, StepKind::CredentialLeak { .. })
+            && (inj.calls_ok + inj.calls_denied > 0
+                || matches!(step.kind, StepKind::SandboxRefresh { .. }));
         let mut detected_ms = None;
         let mut rules: Vec<String> = Vec::new();
         if detectable {

@@ -652,3 +652,96 @@ impl OrgState {
         Response::json(200, &json!({"name": name, "blocked": block}))
     }
 }
+
+/// The Tooling API `SandboxInfo` Id of fixture sandbox `k` (key prefix
+/// `0GQ`), stable across seeds.
+pub fn sandbox_info_id(k: usize) -> String {
+    let mut id15 = [b'0'; 15];
+    id15[..3].copy_from_slice(b"0GQ");
+    let n = format!("{:012}", k + 1);
+    id15[3..].copy_from_slice(n.as_bytes());
+    sfid::to18(&id15)
+}
+
+/// Sandbox license types the Tooling API accepts.
+const LICENSE_TYPES: [&str; 4] = ["DEVELOPER", "DEVELOPER_PRO", "PARTIAL", "FULL"];
+
+impl OrgState {
+    /// `PATCH /services/data/vXX.X/tooling/sobjects/SandboxInfo/{id}`:
+    /// Salesforce's API for a sandbox refresh (an update of `SandboxInfo`
+    /// enqueues the copy). Needs Customize Application (the model has no
+    /// separate Manage Sandboxes bit). Body: `LicenseType` (required),
+    /// `AutoActivate`, `ApexClassId` (the `SandboxPostCopy` class that
+    /// masks data after the copy). Answers 204. The Setup Audit Trail
+    /// records it: Action `sandboxRefresh`, Section `Sandboxes`, with the
+    /// post-copy class named or `none`. The copy itself happens outside
+    /// the org model (the simulator accounts for what it exposes).
+    pub(super) fn sandbox_refresh(
+        &mut self,
+        caller: usize,
+        id: &str,
+        req: &super::Request,
+        ev: &mut Event,
+    ) -> Response {
+        if !self
+            .auth
+            .effective(&self.org, caller)
+            .has(SystemPermission::CustomizeApplication)
+        {
+            return Response::error(
+                403,
+                "INSUFFICIENT_ACCESS_OR_READONLY",
+                "insufficient access rights on object id",
+            );
+        }
+        let Some(k) = (0..self.org.sandboxes.len()).find(|&k| {
+            let sid = sandbox_info_id(k);
+            sid == id || (id.len() == 15 && sid.starts_with(id))
+        }) else {
+            return not_found();
+        };
+        let body = match req.json_body() {
+            Ok(Value::Object(m)) => m,
+            Ok(_) => {
+                return Response::error(
+                    400,
+                    "JSON_PARSER_ERROR",
+                    "The request body must be a JSON object of SandboxInfo fields",
+                );
+            }
+            Err(r) => return r,
+        };
+        let Some(license) = body.get("LicenseType").and_then(Value::as_str) else {
+            return Response::error(
+                400,
+                "REQUIRED_FIELD_MISSING",
+                "Required fields are missing: [LicenseType]",
+            );
+        };
+        if !LICENSE_TYPES.contains(&license) {
+            return Response::error(
+                400,
+                "INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST",
+                &format!("License Type: bad value for restricted picklist field: {license}"),
+            );
+        }
+        let apex = body.get("ApexClassId").and_then(Value::as_str);
+        if let Some(a) = apex
+            && !(a.starts_with("01p") && sfid::is_valid(a))
+        {
+            return Response::error(
+                400,
+                "FIELD_INTEGRITY_EXCEPTION",
+                &format!("Apex Class ID: id value of incorrect type: {a}"),
+            );
+        }
+        let name = self.org.sandboxes[k].name.clone();
+        ev.kind = EventKind::Setup;
+        ev.operation = Some("sandboxRefresh".into());
+        ev.detail = Some(format!(
+            "Refreshed sandbox {name} ({license}); post-copy class: {}",
+            apex.unwrap_or("none")
+        ));
+        Response::empty(204)
+    }
+}

@@ -811,11 +811,12 @@ impl OrgState {
             }
             TableKind::SetupAuditTrail => {
                 for e in of_kind(EventKind::Setup) {
-                    let action = e.operation.clone().unwrap_or_default().to_ascii_lowercase();
+                    let op = e.operation.as_deref().unwrap_or_default();
+                    let section = super::telemetry::audit_section(op);
                     rows.push(vec![
                         self.event_row_id("0Ym", e.seq),
-                        action,
-                        "Manage Users".into(),
+                        op.to_ascii_lowercase(),
+                        section.into(),
                         opt(&e.detail),
                         sf_datetime(e.t_ms),
                         opt(&e.user_id),

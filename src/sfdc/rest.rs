@@ -64,6 +64,11 @@ impl OrgState {
             }
             (Method::Get, ["query" | "queryAll", locator]) => self.query_more(user, v, locator, ev),
             (Method::Get, ["limits"]) => self.limits(),
+            (Method::Patch, ["tooling", "sobjects", t, id])
+                if t.eq_ignore_ascii_case("SandboxInfo") =>
+            {
+                self.sandbox_refresh(user, id, req, ev)
+            }
             (Method::Post, ["composite", "sobjects"]) => {
                 self.collection_create(now_ms, user, v, req, ev)
             }

@@ -167,3 +167,12 @@ pub fn base62(mut h: u64, n: usize) -> String {
     }
     s
 }
+
+/// The Setup Audit Trail `Section` of a setup change, by its operation.
+pub fn audit_section(operation: &str) -> &'static str {
+    if operation.starts_with("sandbox") {
+        "Sandboxes"
+    } else {
+        "Manage Users"
+    }
+}

@@ -49,6 +49,15 @@ pub fn integration_ip(sc: &Scenario, idx: usize) -> Ipv4Addr {
     network_ip(sc, net, user as u64)
 }
 
+/// The fixture network user `u` works from (the first when unset).
+pub fn user_network(sc: &Scenario, u: usize) -> usize {
+    sc.org.users[u]
+        .network
+        .as_ref()
+        .and_then(|n| sc.org.networks.iter().position(|x| &x.id == n))
+        .unwrap_or(0)
+}
+
 /// A request from `ip` with `ua`, with a bearer token if given.
 pub fn request(method: Method, path: &str, token: Option<&str>, ip: Ipv4Addr, ua: &str) -> Request {
     let mut r = Request::new(method, path)

@@ -80,6 +80,13 @@ pub struct Attack {
     steps: Vec<StepState>,
 }
 
+/// The Salesforce CLI, as an admin runs `sf org refresh sandbox`.
+const SF_CLI_UA: &str = "@salesforce/cli/2.70.7 linux-x64 node-v22.11.0 jsforce/3.6.3";
+
+/// The post-copy class a masked sandbox's refresh names (Data Mask's
+/// `SandboxPostCopy` entry point in the fixture's story).
+const MASKING_CLASS_ID: &str = "01p000000000001AAA";
+
 /// The victim's browser in session_hijack.
 const BROWSER_UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36";
 
@@ -179,6 +186,77 @@ impl Attack {
         e.sc.attack[i].from.user_agent.clone()
     }
 
+    /// Sandbox refresh: the fixture's admin logs in and updates the
+    /// sandbox's `SandboxInfo` through the Tooling API, as `sf org refresh
+    /// sandbox` does, naming a post-copy masking class only when the
+    /// sandbox is masked. `Err` says why Salesforce refused.
+    fn request_refresh(
+        &mut self,
+        e: &mut Engine,
+        i: usize,
+        sandbox: usize,
+    ) -> Result<Result<(), String>, SimError> {
+        let org = &e.sc.org;
+        let Some(admin) = org
+            .users
+            .iter()
+            .position(|u| u.kind == crate::model::UserKind::Admin && u.active)
+        else {
+            return Ok(Err("the fixture has no active admin".into()));
+        };
+        let net = super::actors::user_network(&e.sc, admin);
+        let ip = network_ip(&e.sc, net, 30 + admin as u64);
+        let name = org.users[admin].username.clone();
+        let sb = &org.sandboxes[sandbox];
+        let license = match sb.kind.as_str() {
+            "full" => "FULL",
+            "partial" => "PARTIAL",
+            "developer_pro" => "DEVELOPER_PRO",
+            _ => "DEVELOPER",
+        };
+        let mut body = serde_json::json!({"LicenseType": license, "AutoActivate": true});
+        if sb.masked {
+            body["ApexClassId"] = serde_json::json!(MASKING_CLASS_ID);
+        }
+        let u = &e.org.auth.users[admin];
+        let pw = format!("{}{}", u.password, u.security_token);
+        let who = ActorId::Attacker(i);
+        let r = e.call(who, soap_login(&name, &pw, ip, SF_CLI_UA))?;
+        self.note_entities(i, &r);
+        let Some(tok) = session_of(&r) else {
+            return Ok(Err(format!("admin login failed ({})", r.resp.status)));
+        };
+        let path = format!(
+            "{API}/tooling/sobjects/SandboxInfo/{}",
+            crate::sfdc::admin::sandbox_info_id(sandbox)
+        );
+        let r = e.call(
+            who,
+            request(Method::Patch, &path, Some(&tok), ip, SF_CLI_UA)
+                .with_header("content-type", "application/json")
+                .with_body(body.to_string()),
+        )?;
+        self.note_entities(i, &r);
+        if r.ok() {
+            Ok(Ok(()))
+        } else {
+            Ok(Err(r
+                .resp
+                .error_code()
+                .unwrap_or_else(|| r.resp.status.to_string())))
+        }
+    }
+
+    /// Notes the usernames, session keys and source IP a call showed.
+    fn note_entities(&mut self, i: usize, r: &Reply) {
+        if let Some(ev) = &r.event {
+            let st = &mut self.steps[i];
+            let ids = [&ev.username, &ev.session_key].into_iter().flatten();
+            st.entities.extend(ids.cloned());
+            st.entities.insert(ev.source_ip.clone());
+        }
+    }
+
     /// Records a call's outcome; returns whether it succeeded.
     fn account(
         &mut self,
@@ -187,13 +265,9 @@ impl Attack {
         r: &Reply,
         fired: &mut Vec<(usize, i64)>,
     ) -> bool {
+        self.note_entities(i, r);
         let st = &mut self.steps[i];
         let t = e.now_ms - e.sc.start_ms;
-        if let Some(ev) = &r.event {
-            let ids = [&ev.username, &ev.session_key].into_iter().flatten();
-            st.entities.extend(ids.cloned());
-            st.entities.insert(ev.source_ip.clone());
-        }
         if r.ok() {
             st.calls_ok += 1;
             e.counts.attacker_calls_ok += 1;
@@ -769,6 +843,12 @@ impl Attack {
             }
             StepKind::SandboxRefresh { sandbox } => {
                 let sb = e.sc.org.sandboxes[*sandbox].clone();
+                if let Err(why) = self.request_refresh(e, i, *sandbox)? {
+                    self.steps[i].calls_denied += 1;
+                    e.injection_line(i, "first_denied", Some(&why));
+                    self.end(e, i, "refresh refused");
+                    return Ok(fired);
+                }
                 let mut rows = 0u64;
                 let mut classes = BTreeSet::new();
                 for obj in &sb.objects {

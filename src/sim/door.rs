@@ -49,10 +49,7 @@ impl Door {
             .users
             .iter()
             .position(|u| u.kind == UserKind::Admin && u.active);
-        let net = admin
-            .and_then(|a| org.users[a].network.as_ref())
-            .and_then(|n| org.networks.iter().position(|x| &x.id == n))
-            .unwrap_or(0);
+        let net = admin.map_or(0, |a| super::actors::user_network(&e.sc, a));
         Door {
             admin,
             ip: network_ip(&e.sc, net, 9),

@@ -106,10 +106,6 @@ pub struct ProxyRecord {
     pub doc: serde_json::Value,
 }
 
-/// Request body size the proxy logs per record sent (a JSON record of an
-/// integration payload, roughly).
-pub const PROXY_BYTES_PER_RECORD: u64 = 600;
-
 /// Proxy logs are shipped once a minute.
 pub const PROXY_DELIVERY_MS: i64 = 60_000;
 
@@ -812,25 +808,16 @@ impl Engine {
         let idx = self.sc.integrations[k];
         let integ = &self.sc.org.integrations[idx];
         let request_id = format!("px-{:012}", self.counts.proxy_records);
-        let host = crate::fixture::endpoint_host(to).unwrap_or_default();
-        let scheme = to.split_once("://").map_or("", |(s, _)| s);
-        let doc = serde_json::json!({
-            "category": "proxy",
-            "product": "egress_proxy",
-            "timestamp": crate::sfdc::sf_datetime(self.now_ms),
-            "x-request-id": request_id,
-            "c-ip": actors::integration_ip(&self.sc, idx).to_string(),
-            "cs-username": integ.id,
-            "cs-method": "POST",
-            "cs-host": host,
-            "c-uri": to,
-            "c-uri-scheme": scheme,
-            "cs-bytes": records.saturating_mul(PROXY_BYTES_PER_RECORD),
-            "sc-status": if blocked { 403 } else { 200 },
-            "s-action": if blocked { "blocked" } else { "allowed" },
-            "x-dst-country": country,
-            "x-dlp-classes": classes.join(","),
-            "x-dlp-records": records,
+        let doc = crate::detect::proxy_document(&crate::detect::ProxySend {
+            request_id: &request_id,
+            t_ms: self.now_ms,
+            client_ip: actors::integration_ip(&self.sc, idx),
+            workload: &integ.id,
+            url: to,
+            country,
+            records,
+            classes,
+            blocked,
         });
         self.proxy_pending.push(ProxyRecord {
             request_id,

@@ -1219,3 +1219,85 @@ fn reports_run_and_export_with_the_users_columns_and_leave_report_events() {
     assert_eq!(recs[1]["ReportId"], id.as_str());
     assert_eq!(recs[1]["ColumnHeaders"], readable.join(",").as_str());
 }
+
+#[test]
+fn a_sandbox_refresh_through_the_tooling_api_is_validated_and_audited() {
+    let mut s = fintech(20);
+    let corp = Ipv4Addr::new(198, 51, 100, 10);
+    let admin = soap_login_at(&mut s, "dana.whitfield", corp, NOW);
+    let etl = password_login(&mut s, "etl.integration", "warehouse-etl", ETL_NET).unwrap();
+    let id = leakdrill::sfdc::admin::sandbox_info_id(0);
+    assert!(leakdrill::sfid::is_valid(&id), "{id}");
+    let patch = |s: &mut OrgState, tok: &str, id: &str, body: &str| {
+        call(
+            s,
+            Request::new(
+                Method::Patch,
+                &format!("/services/data/v62.0/tooling/sobjects/SandboxInfo/{id}"),
+            )
+            .with_header("Authorization", &format!("Bearer {tok}"))
+            .with_header("content-type", "application/json")
+            .with_body(body.to_owned()),
+        )
+    };
+    let code = |r: &Response| r.body_json()[0]["errorCode"].as_str().map(str::to_owned);
+    let r = patch(&mut s, &admin, &id, r#"{"AutoActivate": true}"#);
+    assert_eq!(
+        (r.status, code(&r).as_deref()),
+        (400, Some("REQUIRED_FIELD_MISSING"))
+    );
+    let r = patch(&mut s, &admin, &id, r#"{"LicenseType": "HUGE"}"#);
+    assert_eq!(
+        (r.status, code(&r).as_deref()),
+        (400, Some("INVALID_OR_NULL_FOR_RESTRICTED_PICKLIST"))
+    );
+    let r = patch(
+        &mut s,
+        &admin,
+        &id,
+        r#"{"LicenseType": "FULL", "ApexClassId": "005000000000001"}"#,
+    );
+    assert_eq!(
+        (r.status, code(&r).as_deref()),
+        (400, Some("FIELD_INTEGRITY_EXCEPTION"))
+    );
+    let r = patch(&mut s, &admin, &id, "{not json");
+    assert_eq!(r.status, 400, "{}", String::from_utf8_lossy(&r.body));
+    let other = leakdrill::sfdc::admin::sandbox_info_id(7);
+    assert_eq!(
+        patch(&mut s, &admin, &other, r#"{"LicenseType": "FULL"}"#).status,
+        404
+    );
+    let r = patch(&mut s, &etl, &id, r#"{"LicenseType": "FULL"}"#);
+    assert_eq!(
+        r.status, 403,
+        "an integration user may not refresh sandboxes"
+    );
+
+    let r = patch(
+        &mut s,
+        &admin,
+        &id,
+        r#"{"LicenseType": "FULL", "AutoActivate": true}"#,
+    );
+    assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    let trail = get(
+        &mut s,
+        &admin,
+        &q("SELECT Action, Section, Display FROM SetupAuditTrail WHERE Section = 'Sandboxes'"),
+    );
+    assert_eq!(
+        trail.status,
+        200,
+        "{}",
+        String::from_utf8_lossy(&trail.body)
+    );
+    let rows = trail.body_json()["records"].as_array().cloned().unwrap();
+    assert_eq!(rows.len(), 1, "{rows:?}");
+    assert_eq!(rows[0]["Action"], "sandboxrefresh");
+    let display = rows[0]["Display"].as_str().unwrap();
+    assert!(
+        display.contains("(FULL)") && display.ends_with("post-copy class: none"),
+        "{display}"
+    );
+}

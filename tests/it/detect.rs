@@ -240,3 +240,198 @@ fn a_bulk_export_right_after_a_password_login() {
         "a connected app's grant, then its extract"
     );
 }
+
+#[test]
+fn a_login_made_with_a_command_line_http_client() {
+    let u = "etl@x.example.com";
+    let with = |ua: &str, ok: bool| {
+        let mut l = login(1, T0, u, "203.0.113.20", ok);
+        l.user_agent = Some(ua.to_owned());
+        alerts(&[l])
+    };
+    assert_eq!(
+        with("curl/8.5.0", true),
+        ["Salesforce login from a command-line HTTP client"]
+    );
+    assert!(
+        with("curl/8.5.0", false).is_empty(),
+        "a failed try is spray's business"
+    );
+    assert!(with("simple-salesforce/1.12.6 python-requests/2.32.3", true).is_empty());
+    assert!(
+        with(
+            "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Firefox/128.0",
+            true
+        )
+        .is_empty()
+    );
+}
+
+/// A Setup Audit Trail event as the org records a sandbox refresh.
+fn refresh(seq: u64, detail: &str) -> Event {
+    let mut e = ev(
+        seq,
+        T0,
+        EventKind::Setup,
+        "admin@x.example.com",
+        "198.51.100.30",
+    );
+    e.operation = Some("sandboxRefresh".into());
+    e.detail = Some(detail.into());
+    e
+}
+
+#[test]
+fn a_copy_sandbox_refreshed_without_a_masking_class() {
+    let title = "Sandbox refreshed from production without a post-copy masking class";
+    assert_eq!(
+        alerts(&[refresh(
+            1,
+            "Refreshed sandbox staging (FULL); post-copy class: none"
+        )]),
+        [title]
+    );
+    assert_eq!(
+        alerts(&[refresh(
+            1,
+            "Refreshed sandbox hr (PARTIAL); post-copy class: none"
+        )]),
+        [title]
+    );
+    assert!(
+        alerts(&[refresh(
+            1,
+            "Refreshed sandbox staging (FULL); post-copy class: 01p000000000001AAA"
+        )])
+        .is_empty(),
+        "masked after the copy"
+    );
+    assert!(
+        alerts(&[refresh(
+            1,
+            "Refreshed sandbox dev (DEVELOPER); post-copy class: none"
+        )])
+        .is_empty(),
+        "a developer sandbox copies metadata, not records"
+    );
+}
+
+/// Proxy log documents of one workload's sends, in order, and the alerts.
+fn proxy_alerts(sends: &[(&str, i64, &str, &str, &[&str], bool)]) -> Vec<String> {
+    let mut d = pack();
+    sends
+        .iter()
+        .enumerate()
+        .flat_map(|(k, &(workload, t_ms, url, country, classes, blocked))| {
+            let id = format!("px-{k}");
+            let doc = leakdrill::detect::proxy_document(&leakdrill::detect::ProxySend {
+                request_id: &id,
+                t_ms,
+                client_ip: std::net::Ipv4Addr::new(203, 0, 113, 49),
+                workload,
+                url,
+                country,
+                records: 10,
+                classes,
+                blocked,
+            });
+            d.observe_document(&doc, t_ms)
+        })
+        .map(|a| {
+            assert_eq!(a.user.as_deref(), Some("mkt"), "the workload is named");
+            assert_eq!(a.source_ip.as_deref(), Some("203.0.113.49"));
+            a.title
+        })
+        .collect()
+}
+
+const HOOK: &str = "http://events.mkt.example/hooks";
+const LOOKALIKE: &str = "http://events.rnkt.example/hooks";
+const DIRECT: &[&str] = &["pii.direct"];
+
+#[test]
+fn an_integration_sending_to_a_second_host() {
+    let title = "Integration sends data to a second destination host";
+    let hour = 60 * MIN;
+    let quiet = proxy_alerts(&[
+        ("mkt", T0, HOOK, "US", DIRECT, false),
+        ("mkt", T0 + hour, HOOK, "US", DIRECT, false),
+        ("other", T0 + 2 * hour, LOOKALIKE, "US", DIRECT, false),
+    ]);
+    assert!(quiet.is_empty(), "one host per workload: {quiet:?}");
+    let hit = proxy_alerts(&[
+        ("mkt", T0, HOOK, "US", DIRECT, false),
+        ("mkt", T0 + hour, LOOKALIKE, "US", DIRECT, false),
+        ("mkt", T0 + hour + MIN, LOOKALIKE, "US", DIRECT, false),
+    ]);
+    assert_eq!(hit, [title], "once, then suppressed for an hour");
+    let refused = proxy_alerts(&[
+        ("mkt", T0, HOOK, "US", DIRECT, false),
+        ("mkt", T0 + hour, LOOKALIKE, "US", DIRECT, true),
+    ]);
+    assert!(refused.is_empty(), "a refused send moved no data");
+    let days_apart = proxy_alerts(&[
+        ("mkt", T0, HOOK, "US", DIRECT, false),
+        ("mkt", T0 + 25 * hour, LOOKALIKE, "US", DIRECT, false),
+    ]);
+    assert!(days_apart.is_empty(), "the window is a day");
+}
+
+#[test]
+fn a_destination_served_from_a_second_country() {
+    let url = "https://api.llm.example/v1/chat/completions";
+    let hit = proxy_alerts(&[
+        ("mkt", T0, url, "IE", DIRECT, false),
+        ("mkt", T0 + 60 * MIN, url, "US", DIRECT, false),
+    ]);
+    assert_eq!(
+        hit,
+        ["Personal data destination served from a second country"]
+    );
+    let steady = proxy_alerts(&[
+        ("mkt", T0, url, "US", DIRECT, false),
+        ("mkt", T0 + 60 * MIN, url, "US", DIRECT, false),
+    ]);
+    assert!(
+        steady.is_empty(),
+        "a standing transfer is the lint's finding, not an alert"
+    );
+}
+
+#[test]
+fn sensitive_identifiers_leaving_through_the_proxy() {
+    let sink = "https://intake.logs.example/v1";
+    let title = "Sensitive identifiers in an outbound request";
+    assert_eq!(
+        proxy_alerts(&[(
+            "mkt",
+            T0,
+            sink,
+            "US",
+            &["pii.direct", "pii.sensitive"],
+            false
+        )]),
+        [title]
+    );
+    assert!(
+        proxy_alerts(&[("mkt", T0, sink, "US", &["pii.direct", "financial"], false)]).is_empty()
+    );
+    assert!(
+        proxy_alerts(&[("mkt", T0, sink, "US", &["pii.sensitive"], true)]).is_empty(),
+        "blocked at the proxy"
+    );
+}
+
+#[test]
+fn one_correlations_suppression_window_leaves_the_others_alone() {
+    // The proxy rules suppress re-alerts for an hour; the bulk-export
+    // correlation has no window and alerts on every download.
+    let u = "payroll@x.example.com";
+    let mut l = login(1, T0, u, "203.0.113.20", true);
+    l.login_type = Some("Partner Product");
+    let mut b1 = ev(2, T0 + 10 * MIN, EventKind::BulkResult, u, "203.0.113.20");
+    b1.rows_processed = 5000;
+    let mut b2 = ev(3, T0 + 11 * MIN, EventKind::BulkResult, u, "203.0.113.20");
+    b2.rows_processed = 5000;
+    assert_eq!(alerts(&[l, b1, b2]).len(), 2);
+}

@@ -249,3 +249,33 @@ fn alerts_on_benign_traffic_are_false_positives_per_benign_hour() {
     // A baseline expects no alerts: the noisy rule fails it.
     assert!(!v.passed);
 }
+
+#[test]
+fn a_masked_sandbox_refresh_exposes_nothing_and_raises_no_alert() {
+    let unmasked = load(
+        "sandbox.yaml",
+        &text("scenarios/ecommerce/sandbox-refresh-unmasked.yaml"),
+    );
+    let mut masked = unmasked.clone();
+    let org = Arc::make_mut(&mut masked.org);
+    assert!(!org.sandboxes[0].masked);
+    org.sandboxes[0].masked = true;
+
+    let v = verdict(unmasked);
+    let refresh = &v.injections[0];
+    assert!(
+        refresh.detected,
+        "the audit trail shows a refresh without masking"
+    );
+    assert!(refresh.records_exposed.total > 1000);
+
+    let (summary, v) = run_scored(&Arc::new(masked), None);
+    assert_eq!(v.injections[0].records_exposed.total, 0);
+    assert!(
+        !summary
+            .alerts
+            .iter()
+            .any(|a| a.alert.title.contains("Sandbox refreshed")),
+        "a refresh that names its masking class is routine"
+    );
+}
