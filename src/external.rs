@@ -37,6 +37,9 @@ pub const MAX_LINE: usize = 1 << 20;
 pub const MAX_LINES_PER_MESSAGE: usize = 10_000;
 /// Default per-message timeout (`--detector-timeout-ms`).
 pub const DEFAULT_TIMEOUT_MS: u64 = 10_000;
+/// The least time the answer to `hello` may take (interpreters start up,
+/// rule packs load), whatever `--detector-timeout-ms` says.
+pub const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 /// Virtual time between two `tick` messages.
 pub const TICK_MS: i64 = 60_000;
 /// How much of the detector's stderr is kept for a crash report.
@@ -244,7 +247,12 @@ impl External {
         if !sent {
             return Err(self.crash(seq));
         }
-        let deadline = std::time::Instant::now() + self.timeout;
+        let limit = if seq == 0 {
+            self.timeout.max(HELLO_TIMEOUT)
+        } else {
+            self.timeout
+        };
+        let deadline = std::time::Instant::now() + limit;
         let mut alerts = Vec::new();
         let mut lines = 0usize;
         loop {
@@ -262,7 +270,7 @@ impl External {
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(DetectorFault::timeout(format!(
                         "no ack for seq {seq} within {} ms",
-                        self.timeout.as_millis()
+                        limit.as_millis()
                     )));
                 }
             };
