@@ -134,8 +134,14 @@ struct RunArgs {
     )]
     format: Vec<crate::report::Format>,
     /// Sigma rules to test: every *.yml/*.yaml in DIR (default: the built-in pack in rules/).
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", conflicts_with = "detector")]
     rules: Option<PathBuf>,
+    /// External detector to test instead of Sigma rules: `sh -c CMD`, speaking the NDJSON protocol of docs/detector-protocol.md on stdin/stdout in lock-step with the virtual clock. Its stderr goes to OUT/detector.stderr. A crash, hang or malformed line is recorded and fails the run (exit 10).
+    #[arg(long, value_name = "CMD")]
+    detector: Option<String>,
+    /// Wall-clock limit for the external detector's answer to each message.
+    #[arg(long, value_name = "MS", default_value_t = crate::external::DEFAULT_TIMEOUT_MS, requires = "detector")]
+    detector_timeout_ms: u64,
 }
 
 #[derive(Debug, Args)]
@@ -387,26 +393,39 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             // Wall time only for the human summary line; never in files.
             #[allow(clippy::disallowed_methods)]
             let started = std::time::Instant::now();
-            let rules = match &a.rules {
-                Some(dir) => crate::detect::Rules::load_dir(dir),
-                None => Ok(crate::detect::Rules::builtin()),
-            };
-            let detector = rules.and_then(|r| r.detector()).map_err(|e| {
-                let code = match e {
-                    crate::detect::RuleError::Io { .. } => exit::USAGE,
-                    _ => exit::INVALID,
+            let detector: Box<dyn crate::detect::Detect> = if let Some(cmd) = &a.detector {
+                let opts = crate::external::Options {
+                    timeout: std::time::Duration::from_millis(a.detector_timeout_ms.max(1)),
+                    stderr_file: Some(a.out.join("detector.stderr")),
                 };
-                anyhow::Error::new(Exit {
-                    code,
-                    message: e.to_string(),
-                })
-            })?;
+                Box::new(crate::external::External::spawn(cmd, &opts).map_err(|e| {
+                    anyhow::Error::new(Exit {
+                        code: exit::USAGE,
+                        message: e.to_string(),
+                    })
+                })?)
+            } else {
+                let rules = match &a.rules {
+                    Some(dir) => crate::detect::Rules::load_dir(dir),
+                    None => Ok(crate::detect::Rules::builtin()),
+                };
+                Box::new(rules.and_then(|r| r.detector()).map_err(|e| {
+                    let code = match e {
+                        crate::detect::RuleError::Io { .. } => exit::USAGE,
+                        _ => exit::INVALID,
+                    };
+                    anyhow::Error::new(Exit {
+                        code,
+                        message: e.to_string(),
+                    })
+                })?)
+            };
             let out = crate::sim::run_detected(
                 sc.clone(),
                 seed,
                 crate::sim::Limits::default(),
                 Box::new(std::io::BufWriter::with_capacity(1 << 20, file)),
-                Some(Box::new(detector)),
+                Some(detector),
             )?;
             let elapsed = started.elapsed();
             let verdict = crate::score::score(&sc, &out.summary);
@@ -429,6 +448,9 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                 duration_ms: sc.duration_ms,
             };
             let mut written = vec!["runlog.ndjson", "summary.json"];
+            if a.detector.is_some() {
+                written.push("detector.stderr");
+            }
             let formats: std::collections::BTreeSet<_> = a.format.iter().copied().collect();
             for f in formats {
                 let Some(name) = f.file_name() else { continue };

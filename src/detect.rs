@@ -276,18 +276,90 @@ impl Detector {
 /// and the verdict says so.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct DetectorFault {
-    /// `crashed`, `timeout` or `malformed`.
+    /// `crashed`, `timeout` or `malformed` (`fault` in JSON, as in the
+    /// run log's `detector_fault` line).
+    #[serde(rename = "fault")]
     pub kind: &'static str,
     pub detail: String,
 }
 
+impl DetectorFault {
+    pub fn crashed(detail: impl Into<String>) -> DetectorFault {
+        DetectorFault {
+            kind: "crashed",
+            detail: detail.into(),
+        }
+    }
+    pub fn timeout(detail: impl Into<String>) -> DetectorFault {
+        DetectorFault {
+            kind: "timeout",
+            detail: detail.into(),
+        }
+    }
+    pub fn malformed(detail: impl Into<String>) -> DetectorFault {
+        DetectorFault {
+            kind: "malformed",
+            detail: detail.into(),
+        }
+    }
+}
+
+/// A response action a detector asked for (protocol `action` lines): the
+/// scenario's action names and target keys, validated by the simulator
+/// against the scenario (`scenario::adhoc_action`) and carried out through
+/// the containment door like a playbook action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ActionRequest {
+    /// `revoke_refresh_tokens`, `freeze_user`, … (scenario `do:` names).
+    pub action: String,
+    /// The target object as sent (`{"user": …}`, `{"step": …}`, …).
+    pub target: Value,
+    /// Latency before the call (ms, ≥ 0).
+    pub after_ms: i64,
+}
+
 /// A detector under test as the simulator drives it: one delivered Sigma
 /// document at a time, in delivery order, in lock-step with the virtual
-/// clock. The built-in Sigma [`Detector`] and external programs implement it.
+/// clock. The built-in Sigma [`Detector`] and external programs
+/// (`external::External`) implement it. Every method but `observe` has a
+/// default that does nothing, so a detector without ticks or actions (the
+/// Sigma pack) adds nothing to the run.
 pub trait Detect {
+    /// Called once before the first event (run offset 0).
+    fn start(&mut self, _scenario: &str, _seed: u64, _start_ms: i64) -> Result<(), DetectorFault> {
+        Ok(())
+    }
+
     /// Feeds one delivered document (event time `t_ms`, ms since the epoch);
     /// returns the alerts it completes.
     fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault>;
+
+    /// [`Detect::observe`] also told the virtual clock `now_ms` (ms since
+    /// the epoch) at delivery.
+    fn observe_at(
+        &mut self,
+        doc: &Value,
+        t_ms: i64,
+        _now_ms: i64,
+    ) -> Result<Vec<Alert>, DetectorFault> {
+        self.observe(doc, t_ms)
+    }
+
+    /// Virtual-clock tick period (ms), `None`: no ticks (no tick tasks are
+    /// scheduled, so the run log is unchanged).
+    fn tick_every_ms(&self) -> Option<i64> {
+        None
+    }
+
+    /// The virtual clock reached `now_ms` (ms since the epoch).
+    fn tick(&mut self, _now_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
+        Ok(Vec::new())
+    }
+
+    /// Response actions asked for since the last call (in order).
+    fn take_actions(&mut self) -> Vec<ActionRequest> {
+        Vec::new()
+    }
 }
 
 impl Detect for Detector {

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod clocks;
 pub mod detect;
 pub mod diag;
+pub mod external;
 pub mod fixture;
 pub mod generate;
 pub mod lint;

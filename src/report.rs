@@ -108,7 +108,7 @@ pub fn render(format: Format, i: &Input<'_>) -> Result<String, ReportError> {
 /// `schema_version`; nothing machine-specific.
 pub fn json(i: &Input<'_>) -> serde_json::Value {
     let v = i.verdict;
-    serde_json::json!({
+    let mut doc = serde_json::json!({
         "schema_version": v.schema_version,
         "scenario": i.scenario_id,
         "seed": i.seed,
@@ -125,7 +125,23 @@ pub fn json(i: &Input<'_>) -> serde_json::Value {
         "money_estimate": v.notification.money,
         "alerts": i.summary.alerts,
         "reproduce": i.reproduce(),
-    })
+    });
+    // Only when the detector under test failed: reports of healthy runs
+    // keep their bytes.
+    if let (Some(f), Some(m)) = (&v.detector_fault, doc.as_object_mut()) {
+        m.insert("detector_fault".into(), serde_json::json!(f));
+    }
+    doc
+}
+
+/// `crashed at +2h05m00s: exited with status 3 …` for a failed detector.
+fn fault_text(f: &crate::sim::DetectorFaultAt) -> String {
+    format!(
+        "{} at {}: {}",
+        f.fault.kind,
+        fmt_offset(Some(f.t_ms)),
+        f.fault.detail
+    )
 }
 
 // ---------------------------------------------------------------- shared
@@ -554,6 +570,12 @@ pub fn render_text(i: &Input<'_>, opt: &TextOptions) -> String {
         "\n  false positives: {} ({} per hour)",
         v.false_positives.count, v.false_positives.per_benign_hour
     );
+    if let Some(f) = &v.detector_fault {
+        let first = fault_text(f);
+        let first = first.lines().next().unwrap_or("");
+        let l = format!("  detector {first}");
+        let _ = writeln!(o, "{}", paint(&fit(&l, 80), Tone::Bad, c));
+    }
     if !v.expectations.is_empty() {
         let _ = writeln!(
             o,
@@ -755,6 +777,12 @@ fn blocks(i: &Input<'_>) -> Vec<Block> {
             &["expectation", "result", "limit", "actual", "margin"],
             rows,
         ));
+    }
+    if let Some(f) = &v.detector_fault {
+        b.push(Block::Para(format!(
+            "The detector under test failed ({}); it was fed nothing after that, so later activity went unseen.",
+            fault_text(f)
+        )));
     }
 
     let nt = &v.notification;
@@ -1036,10 +1064,17 @@ pub fn junit(i: &Input<'_>) -> Result<String, ReportError> {
         } else {
             let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
             s.set_type("expectation_missed");
-            s.set_message(format!(
-                "{} missed: limit {limit}, actual {actual}, margin {margin}",
-                e.id
-            ));
+            match &i.verdict.detector_fault {
+                Some(f) if e.id == "detector_healthy" => {
+                    s.set_message(format!("detector {}", fault_text(f)));
+                }
+                _ => {
+                    s.set_message(format!(
+                        "{} missed: limit {limit}, actual {actual}, margin {margin}",
+                        e.id
+                    ));
+                }
+            }
             s.set_description(format!(
                 "scenario {} (seed {})\nreproduce: {}",
                 i.scenario_id,

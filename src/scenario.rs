@@ -1856,6 +1856,143 @@ impl V<'_> {
         out
     }
 
+    /// A response action's target, checked for `kind` with every error
+    /// recorded: the scenario's `response:` entries and the actions an
+    /// external detector asks for at run time ([`adhoc_action`]).
+    fn target(
+        &mut self,
+        kind: ActionKind,
+        raw: &Spanned<RawTarget>,
+        org: &Org,
+        steps: &[(&str, StepKindName)],
+    ) -> Target {
+        let t = &raw.value;
+        let target = Target {
+            user: t.user.as_ref().and_then(|u| {
+                self.lookup(u, "user", org.users.iter().map(|x| x.username.as_str()))
+            }),
+            connected_app: t.connected_app.as_ref().and_then(|u| {
+                self.lookup(
+                    u,
+                    "connected app",
+                    org.connected_apps.iter().map(|x| x.name.as_str()),
+                )
+            }),
+            step: t
+                .step
+                .as_ref()
+                .and_then(|u| self.lookup(u, "attack step", steps.iter().map(|(id, _)| *id))),
+            permission_set: t.permission_set.as_ref().and_then(|p| {
+                self.lookup(
+                    p,
+                    "permission set",
+                    org.permission_sets.iter().map(|x| x.name.as_str()),
+                )
+                .map(|_| p.value.clone())
+            }),
+            host: t
+                .host
+                .as_ref()
+                .map(|h| h.value.trim_end_matches('.').to_ascii_lowercase()),
+            regime: t.regime.as_ref().and_then(|r| {
+                let cat = crate::clocks::catalogue().ok()?;
+                self.lookup(r, "regime", cat.regimes.iter().map(|x| x.id.as_str()))
+                    .map(|_| r.value.clone())
+            }),
+            obligation: t.obligation.as_ref().and_then(|o| {
+                let cat = crate::clocks::catalogue().ok()?;
+                self.lookup(
+                    o,
+                    "obligation",
+                    cat.regimes
+                        .iter()
+                        .flat_map(|x| &x.obligations)
+                        .map(|x| x.id.as_str()),
+                )
+                .map(|_| o.value.clone())
+            }),
+        };
+        let notify = kind == ActionKind::Notify;
+        for (given, what) in [(&t.regime, "regime"), (&t.obligation, "obligation")] {
+            if let Some(g) = given
+                && !notify
+            {
+                self.err(
+                    g.loc,
+                    format!("`{what}` does not apply to `{}`", kind.as_str()),
+                    "only `notify` takes a regime or an obligation",
+                );
+            }
+        }
+        if notify {
+            if t.regime.is_some() == t.obligation.is_some() {
+                self.err(
+                    raw.loc,
+                    "`notify` needs exactly one of `regime` or `obligation` in the target",
+                    "e.g. `target: { regime: eu_gdpr }` or `target: { obligation: eu_gdpr_art33_sa }` (ids from `leakdrill clocks list`)",
+                );
+            }
+        } else if t.user.is_none()
+            && t.connected_app.is_none()
+            && t.step.is_none()
+            && t.host.is_none()
+        {
+            self.err(
+                raw.loc,
+                "the target names nobody",
+                "give `user`, `connected_app`, `step` or `host`",
+            );
+        }
+        if let Some(h) = &t.host {
+            if kind != ActionKind::BlockEgress {
+                self.err(
+                    h.loc,
+                    format!("`host` does not apply to `{}`", kind.as_str()),
+                    "only `block_egress` takes a host",
+                );
+            } else if h.value.contains(['/', ':', '@']) {
+                self.err(
+                    h.loc,
+                    format!("`{}` is a URL, not a host name", h.value),
+                    "give the bare host, e.g. events.example",
+                );
+            } else if !crate::fixture::is_reserved_domain(&h.value) {
+                self.err(
+                    h.loc,
+                    format!(
+                        "`{}` is not a host name under a reserved test domain",
+                        h.value
+                    ),
+                    "a bare host such as hooks.vendor-lookalike.example",
+                );
+            }
+        }
+        if kind == ActionKind::BlockEgress && t.host.is_none() {
+            let flow_step = target
+                .step
+                .and_then(|k| steps.get(k))
+                .is_some_and(|(_, kind)| {
+                    matches!(
+                        kind,
+                        StepKindName::WebhookExfil
+                            | StepKindName::PiiLogging
+                            | StepKindName::CrossBorderTransfer
+                    )
+                });
+            if !flow_step {
+                self.err(raw.loc, "`block_egress` needs a `host`, or a `step` that sends data to an endpoint", "e.g. `target: { host: events.marketing-autornation.example }` or `target: { step: exfil }` for a webhook_exfil step");
+            }
+        }
+        if kind == ActionKind::RemovePermissionSet && t.permission_set.is_none() {
+            self.err(
+                raw.loc,
+                "`remove_permission_set` needs `permission_set` in the target",
+                "",
+            );
+        }
+        target
+    }
+
     fn actions(
         &mut self,
         raw: &[Checked<RawAction>],
@@ -1908,130 +2045,12 @@ impl V<'_> {
                 }
                 (Some(_), Some(_)) => None,
             };
-            let t = &a.target.value;
-            let target = Target {
-                user: t.user.as_ref().and_then(|u| {
-                    self.lookup(u, "user", org.users.iter().map(|x| x.username.as_str()))
-                }),
-                connected_app: t.connected_app.as_ref().and_then(|u| {
-                    self.lookup(
-                        u,
-                        "connected app",
-                        org.connected_apps.iter().map(|x| x.name.as_str()),
-                    )
-                }),
-                step: t
-                    .step
-                    .as_ref()
-                    .and_then(|u| self.lookup(u, "attack step", step_ids())),
-                permission_set: t.permission_set.as_ref().and_then(|p| {
-                    self.lookup(
-                        p,
-                        "permission set",
-                        org.permission_sets.iter().map(|x| x.name.as_str()),
-                    )
-                    .map(|_| p.value.clone())
-                }),
-                host: t
-                    .host
-                    .as_ref()
-                    .map(|h| h.value.trim_end_matches('.').to_ascii_lowercase()),
-                regime: t.regime.as_ref().and_then(|r| {
-                    let cat = crate::clocks::catalogue().ok()?;
-                    self.lookup(r, "regime", cat.regimes.iter().map(|x| x.id.as_str()))
-                        .map(|_| r.value.clone())
-                }),
-                obligation: t.obligation.as_ref().and_then(|o| {
-                    let cat = crate::clocks::catalogue().ok()?;
-                    self.lookup(
-                        o,
-                        "obligation",
-                        cat.regimes
-                            .iter()
-                            .flat_map(|x| &x.obligations)
-                            .map(|x| x.id.as_str()),
-                    )
-                    .map(|_| o.value.clone())
-                }),
-            };
-            let notify = a.action.value == ActionKind::Notify;
-            for (given, what) in [(&t.regime, "regime"), (&t.obligation, "obligation")] {
-                if let Some(g) = given
-                    && !notify
-                {
-                    self.err(
-                        g.loc,
-                        format!("`{what}` does not apply to `{}`", a.action.value.as_str()),
-                        "only `notify` takes a regime or an obligation",
-                    );
-                }
-            }
-            if notify {
-                if t.regime.is_some() == t.obligation.is_some() {
-                    self.err(
-                        a.target.loc,
-                        "`notify` needs exactly one of `regime` or `obligation` in the target",
-                        "e.g. `target: { regime: eu_gdpr }` or `target: { obligation: eu_gdpr_art33_sa }` (ids from `leakdrill clocks list`)",
-                    );
-                }
-            } else if t.user.is_none()
-                && t.connected_app.is_none()
-                && t.step.is_none()
-                && t.host.is_none()
-            {
-                self.err(
-                    a.target.loc,
-                    "the target names nobody",
-                    "give `user`, `connected_app`, `step` or `host`",
-                );
-            }
-            if let Some(h) = &t.host {
-                if a.action.value != ActionKind::BlockEgress {
-                    self.err(
-                        h.loc,
-                        format!("`host` does not apply to `{}`", a.action.value.as_str()),
-                        "only `block_egress` takes a host",
-                    );
-                } else if h.value.contains(['/', ':', '@']) {
-                    self.err(
-                        h.loc,
-                        format!("`{}` is a URL, not a host name", h.value),
-                        "give the bare host, e.g. events.example",
-                    );
-                } else if !crate::fixture::is_reserved_domain(&h.value) {
-                    self.err(
-                        h.loc,
-                        format!(
-                            "`{}` is not a host name under a reserved test domain",
-                            h.value
-                        ),
-                        "a bare host such as hooks.vendor-lookalike.example",
-                    );
-                }
-            }
-            if a.action.value == ActionKind::BlockEgress && t.host.is_none() {
-                let flow_step = target
-                    .step
-                    .and_then(|k| steps.iter().filter_map(|c| c.value.as_ref()).nth(k))
-                    .is_some_and(|s| {
-                        matches!(
-                            s.kind.value,
-                            StepKindName::WebhookExfil
-                                | StepKindName::PiiLogging
-                                | StepKindName::CrossBorderTransfer
-                        )
-                    });
-                if !flow_step {
-                    self.err(a.target.loc, "`block_egress` needs a `host`, or a `step` that sends data to an endpoint", "e.g. `target: { host: events.marketing-autornation.example }` or `target: { step: exfil }` for a webhook_exfil step");
-                }
-            }
-            if a.action.value == ActionKind::RemovePermissionSet && t.permission_set.is_none() {
-                self.err(
-                    a.target.loc,
-                    "`remove_permission_set` needs `permission_set` in the target",
-                    "",
-                );
-            }
+            let kinds: Vec<(&str, StepKindName)> = steps
+                .iter()
+                .filter_map(|c| c.value.as_ref())
+                .map(|s| (s.id.value.as_str(), s.kind.value))
+                .collect();
+            let target = self.target(a.action.value, &a.target, org, &kinds);
             let after_ms = a
                 .after
                 .as_ref()
@@ -2049,6 +2068,77 @@ impl V<'_> {
         }
         ok.then_some(out)
     }
+}
+
+/// Most bytes of a run-time action target ([`adhoc_action`]).
+const MAX_ADHOC_TARGET: usize = 64 * 1024;
+
+/// An action a detector under test asks for at run time (`at_ms` after the
+/// start), checked against `sc` with the same rules as a `response:` entry
+/// (`do:` names, target keys, users, apps, steps, permission sets, hosts,
+/// regimes). `Err` says why, in the scenario checker's words.
+pub fn adhoc_action(
+    sc: &Scenario,
+    action: &str,
+    target: &serde_json::Value,
+    after_ms: i64,
+    at_ms: i64,
+) -> Result<Action, String> {
+    let kind: ActionKind = serde_json::from_value(serde_json::Value::String(action.to_owned()))
+        .map_err(|_| {
+            let names = [
+                ActionKind::RevokeRefreshTokens,
+                ActionKind::RevokeAccessToken,
+                ActionKind::EndSessions,
+                ActionKind::FreezeUser,
+                ActionKind::DeactivateUser,
+                ActionKind::BlockConnectedApp,
+                ActionKind::RemovePermissionSet,
+                ActionKind::BlockEgress,
+                ActionKind::Notify,
+            ]
+            .map(ActionKind::as_str);
+            format!("unknown action `{action}`; {}", suggest(action, names))
+        })?;
+    if !target.is_object() {
+        return Err("`target` must be an object such as {\"user\": \"…\"}".into());
+    }
+    if !(0..=sc.duration_ms).contains(&after_ms) {
+        return Err(format!(
+            "`after_ms` {after_ms} is not in 0..={}",
+            sc.duration_ms
+        ));
+    }
+    // JSON is YAML: the target goes through the scenario's own parser, so
+    // unknown keys and wrong types read as they do in a scenario file.
+    let text = target.to_string();
+    if text.len() > MAX_ADHOC_TARGET {
+        return Err("`target` is larger than 64 KiB".into());
+    }
+    let file = "detector action target";
+    let raw: Spanned<RawTarget> = Spanned {
+        loc: Loc::new(1, 1),
+        value: yaml::from_str(file, &text).map_err(|d| d.to_string())?,
+    };
+    let mut v = V {
+        file,
+        diags: Diagnostics::default(),
+    };
+    let steps: Vec<(&str, StepKindName)> = sc
+        .attack
+        .iter()
+        .map(|s| (s.id.as_str(), s.kind_name))
+        .collect();
+    let target = v.target(kind, &raw, &sc.org, &steps);
+    if !v.diags.is_empty() {
+        return Err(v.diags.sorted().to_string());
+    }
+    Ok(Action {
+        trigger: Trigger::At(at_ms),
+        kind,
+        target,
+        after_ms,
+    })
 }
 
 /// A look-alike of `url`'s host, as typosquatters register them: `m` → `rn`

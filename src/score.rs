@@ -33,6 +33,10 @@ pub struct Verdict {
     /// Breach-notification regimes that apply to what was exposed, their
     /// clocks, and the money estimate.
     pub notification: Notification,
+    /// The detector under test crashed, hung or broke its protocol: it saw
+    /// nothing after `t_ms`, and the run fails (`detector_healthy` missed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_fault: Option<crate::sim::DetectorFaultAt>,
     /// Every expectation met.
     pub passed: bool,
 }
@@ -326,7 +330,10 @@ impl RecordsExposed {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ExpectationResult {
-    /// `detect_within`, `contain_within`, `max_records_exposed`, `no_alerts`.
+    /// `detect_within`, `contain_within`, `max_records_exposed`, `no_alerts`,
+    /// `regimes_apply`, `notify_in_time`; `detector_healthy` (added, missed,
+    /// only when the detector under test failed: `actual` is when, `limit`
+    /// and `margin` are `None`).
     pub id: &'static str,
     pub met: bool,
     /// What was asked (ms or records).
@@ -448,6 +455,7 @@ pub fn score(sc: &Scenario, s: &Summary) -> Verdict {
         expectations,
         false_positives,
         notification,
+        detector_fault: s.detector_fault.clone(),
         passed,
     }
 }
@@ -566,6 +574,17 @@ fn expectations(
     }
     if x.no_alerts {
         out.push(result("no_alerts", 0, Some(s.alerts.len() as i64)));
+    }
+    // A detector that crashed, hung or broke the protocol fails the run
+    // whatever else it caught: it would have missed everything after.
+    if let Some(f) = &s.detector_fault {
+        out.push(ExpectationResult {
+            id: "detector_healthy",
+            met: false,
+            limit: None,
+            actual: Some(f.t_ms),
+            margin: None,
+        });
     }
     out
 }

@@ -2,11 +2,14 @@
 //! response. Each scripted action is carried out as a SOAR tool would, with
 //! an admin session and Salesforce's own endpoints (revoke, AuthSession,
 //! UserLogin, User, PermissionSetAssignment, OauthToken, the app block),
-//! with containment faults (failed attempts, latency) applied here.
+//! with containment faults (failed attempts, latency) applied here. Actions
+//! an external detector asks for (protocol `action` lines) come in through
+//! [`Door::request`] and are carried out the same way.
 //!
 //! Owns: when actions run, their retries, and their outcomes.
 //! Must not: read ground truth to decide anything (targets come from the
-//! script), or change the org by any path other than requests.
+//! script or the detector), or change the org by any path other than
+//! requests.
 
 use std::net::Ipv4Addr;
 
@@ -14,7 +17,7 @@ use super::actors::{API, network_ip, query_path, record_ids, request, session_of
 use super::attack::Attack;
 use super::{ActionOutcome, ActorId, Engine, Line, SimError, Task};
 use crate::model::UserKind;
-use crate::scenario::{ActionKind, FaultKind, Trigger};
+use crate::scenario::{Action, ActionKind, FaultKind, Trigger};
 use crate::sfdc::Method;
 
 const UA: &str = "leakdrill-soar/1.0";
@@ -37,6 +40,9 @@ pub struct Door {
     admin: Option<usize>,
     ip: Ipv4Addr,
     token: Option<String>,
+    /// The scenario's `response:` actions (by index), then the actions a
+    /// detector asked for, in the order it asked.
+    specs: Vec<Action>,
     actions: Vec<State>,
     /// A run limit hit while acting: ends the run after the attempt.
     fatal: Option<SimError>,
@@ -55,6 +61,7 @@ impl Door {
             ip: network_ip(&e.sc, net, 9),
             token: None,
             fatal: None,
+            specs: e.sc.response.clone(),
             actions: vec![
                 State {
                     triggered_ms: None,
@@ -73,7 +80,7 @@ impl Door {
             return Ok(());
         }
         self.actions[k].triggered_ms = Some(at_ms - e.sc.start_ms);
-        let a = &e.sc.response[k];
+        let a = &self.specs[k];
         let latency: i64 =
             e.sc.chaos
                 .iter()
@@ -87,6 +94,20 @@ impl Door {
         e.schedule(at_ms + a.after_ms + latency, Task::Action(k, 0))
     }
 
+    /// An action the detector under test asked for at `at_ms` (absolute):
+    /// added after the scenario's own and triggered now, with the same
+    /// containment faults, retries, log lines and verification probes.
+    pub fn request(&mut self, e: &mut Engine, a: Action, at_ms: i64) -> Result<(), SimError> {
+        self.specs.push(a);
+        self.actions.push(State {
+            triggered_ms: None,
+            effective_ms: None,
+            attempts: 0,
+            ok: false,
+        });
+        self.trigger(e, self.specs.len() - 1, at_ms)
+    }
+
     /// Triggers every action waiting for an alert of this rule (or any).
     pub fn on_alert(
         &mut self,
@@ -96,7 +117,7 @@ impl Door {
         at_ms: i64,
     ) -> Result<(), SimError> {
         for k in 0..e.sc.response.len() {
-            if let Trigger::Alert(want) = &e.sc.response[k].trigger
+            if let Trigger::Alert(want) = &self.specs[k].trigger
                 && (want == "any" || want == rule_id || want == title)
             {
                 self.trigger(e, k, at_ms)?;
@@ -113,7 +134,7 @@ impl Door {
         at_ms: i64,
     ) -> Result<(), SimError> {
         for k in 0..e.sc.response.len() {
-            if e.sc.response[k].trigger == Trigger::FirstSuccess(step) {
+            if self.specs[k].trigger == Trigger::FirstSuccess(step) {
                 self.trigger(e, k, at_ms)?;
             }
         }
@@ -121,8 +142,8 @@ impl Door {
     }
 
     /// The action's target with the step's user and app filled in.
-    fn target_label(e: &Engine, attack: &Attack, k: usize) -> String {
-        let a = &e.sc.response[k];
+    fn target_label(&self, e: &Engine, attack: &Attack, k: usize) -> String {
+        let a = &self.specs[k];
         if a.kind == ActionKind::Notify {
             return match (&a.target.regime, &a.target.obligation) {
                 (Some(r), _) => format!("regime:{r}"),
@@ -141,7 +162,7 @@ impl Door {
                 (None, None) => String::new(),
             };
         }
-        let (user, app) = Self::resolve(e, attack, k);
+        let (user, app) = self.resolve(e, attack, k);
         label(
             e,
             a.target.step,
@@ -151,8 +172,8 @@ impl Door {
         )
     }
 
-    fn resolve(e: &Engine, attack: &Attack, k: usize) -> (Option<usize>, Option<usize>) {
-        let t = &e.sc.response[k].target;
+    fn resolve(&self, e: &Engine, attack: &Attack, k: usize) -> (Option<usize>, Option<usize>) {
+        let t = &self.specs[k].target;
         let (su, sa) = t.step.map_or((None, None), |s| attack.principal(e, s));
         (t.user.or(su), t.connected_app.or(sa))
     }
@@ -165,8 +186,8 @@ impl Door {
         k: usize,
         attempt: u32,
     ) -> Result<(), SimError> {
-        let a = e.sc.response[k].clone();
-        let target = Self::target_label(e, attack, k);
+        let a = self.specs[k].clone();
+        let target = self.target_label(e, attack, k);
         let t = e.now_ms - e.sc.start_ms;
         self.actions[k].attempts = attempt + 1;
         let failing: u32 =
@@ -194,7 +215,7 @@ impl Door {
                 // Verified at the target: finished steps using the contained
                 // credential try it once more a minute later.
                 if !matches!(a.kind, ActionKind::Notify | ActionKind::BlockEgress) {
-                    let (user, app) = Self::resolve(e, attack, k);
+                    let (user, app) = self.resolve(e, attack, k);
                     for s in attack.probe_targets(e, user, app) {
                         e.schedule(e.now_ms + PROBE_AFTER_MS, Task::Probe(s))?;
                     }
@@ -312,8 +333,8 @@ impl Door {
     }
 
     fn carry_out(&mut self, e: &mut Engine, attack: &Attack, k: usize) -> Result<(), String> {
-        let a = e.sc.response[k].clone();
-        let (user, app) = Self::resolve(e, attack, k);
+        let a = self.specs[k].clone();
+        let (user, app) = self.resolve(e, attack, k);
         let session = a
             .target
             .step
@@ -452,7 +473,7 @@ impl Door {
     }
 
     pub fn outcomes(&self, e: &Engine) -> Vec<ActionOutcome> {
-        e.sc.response
+        self.specs
             .iter()
             .zip(&self.actions)
             .map(|(a, s)| ActionOutcome {

@@ -93,6 +93,9 @@ pub enum Task {
     Deliver(Box<Delivery>),
     /// An egress proxy log record reaches the detector.
     DeliverProxy(Box<ProxyRecord>),
+    /// A virtual-clock tick for a detector that asked for them
+    /// ([`crate::detect::Detect::tick_every_ms`]); never scheduled otherwise.
+    Tick,
     End,
 }
 
@@ -276,10 +279,25 @@ pub enum Line<'a> {
         #[serde(skip_serializing_if = "Option::is_none")]
         source_ip: Option<&'a str>,
     },
+    /// The detector under test crashed, hung or broke the protocol; it is
+    /// fed nothing more in this run.
+    DetectorFault {
+        t_ms: i64,
+        fault: &'a str,
+        detail: &'a str,
+    },
     End {
         t_ms: i64,
         undelivered: u64,
     },
+}
+
+/// Why and when (ms since start) the detector under test failed.
+#[derive(Debug, Clone, Serialize)]
+pub struct DetectorFaultAt {
+    pub t_ms: i64,
+    #[serde(flatten)]
+    pub fault: crate::detect::DetectorFault,
 }
 
 /// An alert and when the detector raised it (ms since start).
@@ -317,6 +335,10 @@ pub struct Summary {
     pub egress: Vec<EgressTotal>,
     /// Alerts of the detector under test (empty without one).
     pub alerts: Vec<AlertAt>,
+    /// The detector under test crashed, hung or broke the protocol (it saw
+    /// nothing after this).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub detector_fault: Option<DetectorFaultAt>,
     /// Telemetry deliveries per simulated hour since the start:
     /// `[real-time, hourly EventLogFile]`. Not in `summary.json` (the
     /// HTML report's timeline draws it).
@@ -966,6 +988,7 @@ pub fn run_detected(
     });
     let mut world = World {
         detector,
+        fault: None,
         integrations: sc
             .integrations
             .iter()
@@ -995,6 +1018,7 @@ pub fn run_detected(
         }
     }
     e.schedule(sc.start_ms + sc.duration_ms, Task::End)?;
+    world.start(&mut e)?;
 
     let mut tasks = 0u64;
     while let Some(Reverse(q)) = e.queue.pop() {
@@ -1043,8 +1067,14 @@ pub fn run_detected(
                     skew_ms: 0,
                     duplicate: false,
                 });
-                world.feed(&mut e, &p.doc, p.sent_ms)?;
+                let now = e.now_ms;
+                let seen = world
+                    .detector
+                    .as_mut()
+                    .map(|det| det.observe_at(&p.doc, p.sent_ms, now));
+                world.feed(&mut e, seen)?;
             }
+            Task::Tick => world.tick(&mut e)?,
             Task::Deliver(d) => {
                 e.counts.telemetry_delivered += 1;
                 let t = e.t();
@@ -1074,7 +1104,12 @@ pub fn run_detected(
                     } else {
                         crate::detect::document(&d.event)
                     };
-                    world.feed(&mut e, &doc, d.event.t_ms + d.skew_ms)?;
+                    let now = e.now_ms;
+                    let seen = world
+                        .detector
+                        .as_mut()
+                        .map(|det| det.observe_at(&doc, d.event.t_ms + d.skew_ms, now));
+                    world.feed(&mut e, seen)?;
                 }
             }
         }
@@ -1127,6 +1162,7 @@ pub fn run_detected(
             actions,
             egress,
             alerts,
+            detector_fault: world.fault,
             deliveries_per_hour,
         },
     })
@@ -1134,6 +1170,9 @@ pub fn run_detected(
 
 struct World {
     detector: Option<Box<dyn crate::detect::Detect>>,
+    /// Set when the detector failed; it is dropped (an external one is
+    /// killed) and fed nothing more.
+    fault: Option<DetectorFaultAt>,
     integrations: Vec<actors::Integration>,
     humans: Vec<actors::Human>,
     attack: attack::Attack,
@@ -1141,17 +1180,57 @@ struct World {
 }
 
 impl World {
-    /// Delivers one document to the detector under test: its alerts go to
-    /// the log, the summary and the containment door.
-    fn feed(&mut self, e: &mut Engine, doc: &serde_json::Value, t_ms: i64) -> Result<(), SimError> {
+    /// Starts the detector at offset 0 and schedules its first tick if it
+    /// wants ticks (a detector without ticks adds no task).
+    fn start(&mut self, e: &mut Engine) -> Result<(), SimError> {
         let Some(det) = self.detector.as_mut() else {
             return Ok(());
         };
-        let seen = match det.observe(doc, t_ms) {
-            Ok(seen) => seen,
-            Err(_fault) => Vec::new(),
+        let every = det.tick_every_ms();
+        let started = det.start(&e.sc.id, e.seed.0, e.sc.start_ms);
+        self.feed(e, Some(started.map(|()| Vec::new())))?;
+        if let (Some(every), Some(_)) = (every, &self.detector) {
+            e.schedule(e.now_ms + every.max(1_000), Task::Tick)?;
+        }
+        Ok(())
+    }
+
+    /// A virtual-clock tick: the detector may alert or act; the next tick
+    /// is scheduled while it is healthy.
+    fn tick(&mut self, e: &mut Engine) -> Result<(), SimError> {
+        let now = e.now_ms;
+        let Some(det) = self.detector.as_mut() else {
+            return Ok(());
+        };
+        let every = det.tick_every_ms();
+        let seen = det.tick(now);
+        self.feed(e, Some(seen))?;
+        if let (Some(every), Some(_)) = (every, &self.detector) {
+            e.schedule(now + every.max(1_000), Task::Tick)?;
+        }
+        Ok(())
+    }
+
+    /// What the detector under test answered to one delivered document or
+    /// tick: its alerts go to the log, the summary and the containment
+    /// door, then the actions it asked for go through the door; a fault is
+    /// logged and ends its part in the run.
+    fn feed(
+        &mut self,
+        e: &mut Engine,
+        seen: Option<Result<Vec<crate::detect::Alert>, crate::detect::DetectorFault>>,
+    ) -> Result<(), SimError> {
+        let Some(seen) = seen else {
+            return Ok(());
         };
         let t = e.t();
+        let seen = match seen {
+            Ok(seen) => seen,
+            Err(fault) => {
+                self.fail(e, fault);
+                return Ok(());
+            }
+        };
         for a in seen {
             e.line(&Line::Alert {
                 t_ms: t,
@@ -1167,7 +1246,41 @@ impl World {
             self.door.on_alert(e, &a.rule_id, &a.title, now)?;
             e.alerts.push(AlertAt { t_ms: t, alert: a });
         }
+        let asked = self
+            .detector
+            .as_mut()
+            .map(|d| d.take_actions())
+            .unwrap_or_default();
+        for r in asked {
+            match crate::scenario::adhoc_action(&e.sc, &r.action, &r.target, r.after_ms, t) {
+                Ok(a) => {
+                    let now = e.now_ms;
+                    self.door.request(e, a, now)?;
+                }
+                Err(why) => {
+                    let fault = crate::detect::DetectorFault::malformed(format!(
+                        "action `{}` {}: {why}",
+                        r.action, r.target
+                    ));
+                    self.fail(e, fault);
+                    break;
+                }
+            }
+        }
         Ok(())
+    }
+
+    /// Records the detector's fault and stops feeding it (dropping it ends
+    /// an external process).
+    fn fail(&mut self, e: &mut Engine, fault: crate::detect::DetectorFault) {
+        let t = e.t();
+        e.line(&Line::DetectorFault {
+            t_ms: t,
+            fault: fault.kind,
+            detail: &fault.detail,
+        });
+        self.detector = None;
+        self.fault.get_or_insert(DetectorFaultAt { t_ms: t, fault });
     }
 }
 

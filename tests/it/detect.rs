@@ -316,8 +316,11 @@ fn a_copy_sandbox_refreshed_without_a_masking_class() {
     );
 }
 
-/// Proxy log documents of one workload's sends, in order, and the alerts.
-fn proxy_alerts(sends: &[(&str, i64, &str, &str, &[&str], bool)]) -> Vec<String> {
+/// One send: workload, time, URL, destination country, DLP classes, refused.
+type Send<'a> = (&'a str, i64, &'a str, &'a str, &'a [&'a str], bool);
+
+/// Proxy log documents of the sends, in order, and the alerts they raise.
+fn proxy_alerts(sends: &[Send<'_>]) -> Vec<String> {
     let mut d = pack();
     sends
         .iter()

@@ -4,6 +4,7 @@
 mod api;
 mod cli;
 mod detect;
+mod external;
 mod fixtures;
 mod generation;
 mod lint;
