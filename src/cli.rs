@@ -72,6 +72,12 @@ enum Command {
     /// Replay a leak scenario on the virtual clock: writes runlog.ndjson, summary.json and the reports chosen with --format.
     #[command(after_help = EXIT_CODES_HELP)]
     Run(RunArgs),
+    /// Run every scenario × seed (default: the built-in catalogue with the built-in rule pack) in parallel and print a scorecard; JUnit and JSON for CI; compare with a baseline (exit 11 on regression).
+    #[command(after_help = EXIT_CODES_HELP)]
+    Suite(SuiteArgs),
+    /// Combine the JSON of `suite --partition K/N` jobs into the result of one unpartitioned suite.
+    #[command(after_help = EXIT_CODES_HELP)]
+    Merge(MergeArgs),
     /// Check scenario files; every error is listed with file:line:column and a hint.
     #[command(after_help = EXIT_CODES_HELP)]
     Validate(ValidateArgs),
@@ -142,6 +148,61 @@ struct RunArgs {
     /// Wall-clock limit for the external detector's answer to each message.
     #[arg(long, value_name = "MS", default_value_t = crate::external::DEFAULT_TIMEOUT_MS, requires = "detector")]
     detector_timeout_ms: u64,
+}
+
+#[derive(Debug, Args)]
+struct SuiteArgs {
+    /// Scenario files or directories (searched recursively for *.yaml, *.yml). Default: the built-in catalogue (scenarios/ of this release).
+    paths: Vec<PathBuf>,
+    /// Sigma rules to test: every *.yml/*.yaml in DIR (default: the built-in pack).
+    #[arg(long, value_name = "DIR", conflicts_with = "detector")]
+    rules: Option<PathBuf>,
+    /// External detector (`sh -c CMD`, docs/detector-protocol.md), one process per case.
+    #[arg(long, value_name = "CMD")]
+    detector: Option<String>,
+    /// Wall-clock limit for the external detector's answer to each message.
+    #[arg(long, value_name = "MS", default_value_t = crate::external::DEFAULT_TIMEOUT_MS, requires = "detector")]
+    detector_timeout_ms: u64,
+    /// Seeds per scenario: its own `seed`, then seed+1, … (at most 1000).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    seeds: u32,
+    /// Compare with this suite JSON: list regressions and improvements; exit 11 on a regression.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
+    /// Write this run's JSON to the --baseline file instead of comparing.
+    #[arg(long, requires = "baseline", conflicts_with = "partition")]
+    update_baseline: bool,
+    /// Run only partition K of N (from 1): cases K, K+N, K+2N, … of the sorted list. Combine the JSON outputs with `leakdrill merge`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<crate::suite::Partition>,
+    /// Write JUnit XML (one test case per expectation).
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Write the suite JSON (the format of --baseline and merge).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Worker threads (default: all cores). The output does not depend on it.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
+    /// No progress bar.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Debug, Args)]
+struct MergeArgs {
+    /// Suite JSON files of every `--partition K/N` job.
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// Write the merged JSON here (default: standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+    /// Write JUnit XML of the merged result.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+    /// Compare the merged result with this suite JSON; exit 11 on a regression.
+    #[arg(long, value_name = "FILE")]
+    baseline: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -545,6 +606,8 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
             Ok(exit::OK)
         }
         Command::Serve(a) => serve(a),
+        Command::Suite(a) => suite(a, &mut stdout),
+        Command::Merge(a) => merge(a, &mut stdout),
         Command::Trace(a) => trace(a, &mut stdout),
         Command::Lint(a) => {
             let org = load(&a.fixture)?;
@@ -713,4 +776,156 @@ async fn shutdown_signal() {
         _ = ctrl_c => {},
         _ = term => {},
     }
+}
+
+fn suite_err(e: crate::suite::SuiteError) -> anyhow::Error {
+    use crate::suite::SuiteError as E;
+    let code = match &e {
+        E::Invalid(_) | E::Scenario(ScenarioError::Invalid(_)) => exit::INVALID,
+        E::Merge(_) | E::BadJson { .. } => exit::USAGE,
+        _ => exit::USAGE,
+    };
+    anyhow::Error::new(Exit {
+        code,
+        message: e.to_string(),
+    })
+}
+
+fn write_file(path: &std::path::Path, text: &str) -> anyhow::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    std::fs::write(path, text).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// Baseline comparison, printed; whether it found a regression.
+fn compare_baseline(
+    path: &std::path::Path,
+    result: &crate::suite::SuiteResult,
+    stdout: &mut impl Write,
+) -> anyhow::Result<bool> {
+    let base = crate::suite::SuiteResult::read(path).map_err(suite_err)?;
+    let c = crate::suite::compare(&base, result);
+    writeln!(
+        stdout,
+        "
+against the baseline {}:",
+        path.display()
+    )?;
+    write!(stdout, "{}", crate::suite::render_comparison(&c))?;
+    Ok(!c.regressions.is_empty())
+}
+
+fn suite_exit(result: &crate::suite::SuiteResult, regressed: bool) -> u8 {
+    if regressed {
+        exit::REGRESSION
+    } else if result.passed() {
+        exit::OK
+    } else {
+        exit::MISSED
+    }
+}
+
+fn suite(a: SuiteArgs, stdout: &mut impl Write) -> anyhow::Result<u8> {
+    let mut plan = if a.paths.is_empty() {
+        crate::suite::plan_builtin(a.seeds)
+    } else {
+        let shown: Vec<PathBuf> = a.paths.iter().map(|p| PathBuf::from(relative(p))).collect();
+        crate::suite::plan_paths(&shown, a.seeds)
+    }
+    .map_err(suite_err)?;
+    if let Some(p) = a.partition {
+        plan = plan.partition(p);
+    }
+    let spec = match &a.detector {
+        Some(cmd) => crate::suite::DetectorSpec::External {
+            cmd: cmd.clone(),
+            timeout_ms: a.detector_timeout_ms,
+        },
+        None => {
+            let rules = match &a.rules {
+                Some(dir) => crate::detect::Rules::load_dir(dir),
+                None => Ok(crate::detect::Rules::builtin()),
+            };
+            // Compile once up front so a bad rule is exit 3, not N errors.
+            let rules = rules.and_then(|r| r.detector().map(|_| r)).map_err(|e| {
+                let code = match e {
+                    crate::detect::RuleError::Io { .. } => exit::USAGE,
+                    _ => exit::INVALID,
+                };
+                anyhow::Error::new(Exit {
+                    code,
+                    message: e.to_string(),
+                })
+            })?;
+            crate::suite::DetectorSpec::Rules(rules)
+        }
+    };
+    let jobs = a
+        .jobs
+        .map(usize::from)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let bar = if a.quiet || !std::io::stderr().is_terminal() {
+        indicatif::ProgressBar::hidden()
+    } else {
+        let b = indicatif::ProgressBar::new(plan.cases.len() as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{spinner} {wide_bar} {pos}/{len} cases · {elapsed} · eta {eta}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    };
+    let result = crate::suite::run(&plan, &spec, jobs, &|done, _| bar.set_position(done as u64));
+    bar.finish_and_clear();
+    write!(stdout, "{}", crate::suite::render_scorecard(&result))?;
+    if let Some(p) = &a.json {
+        write_file(p, &result.to_json())?;
+    }
+    if let Some(p) = &a.junit {
+        write_file(p, &crate::suite::render_junit(&result))?;
+    }
+    let mut regressed = false;
+    if let Some(base) = &a.baseline {
+        if a.update_baseline {
+            write_file(base, &result.to_json())?;
+            writeln!(stdout, "baseline written to {}", base.display())?;
+        } else {
+            regressed = compare_baseline(base, &result, stdout)?;
+        }
+    }
+    Ok(suite_exit(&result, regressed))
+}
+
+fn merge(a: MergeArgs, stdout: &mut impl Write) -> anyhow::Result<u8> {
+    let parts = a
+        .parts
+        .iter()
+        .map(|p| crate::suite::SuiteResult::read(p))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(suite_err)?;
+    let result = crate::suite::merge(parts).map_err(suite_err)?;
+    match &a.json {
+        Some(p) => {
+            write_file(p, &result.to_json())?;
+            write!(stdout, "{}", crate::suite::render_scorecard(&result))?;
+        }
+        None => write!(stdout, "{}", result.to_json())?,
+    }
+    if let Some(p) = &a.junit {
+        write_file(p, &crate::suite::render_junit(&result))?;
+    }
+    let regressed = match &a.baseline {
+        Some(b) => {
+            // The comparison goes to stderr when stdout carries the JSON.
+            if a.json.is_some() {
+                compare_baseline(b, &result, stdout)?
+            } else {
+                compare_baseline(b, &result, &mut std::io::stderr())?
+            }
+        }
+        None => false,
+    };
+    Ok(suite_exit(&result, regressed))
 }

@@ -24,6 +24,7 @@ pub mod sfid;
 pub mod show;
 pub mod sim;
 pub mod sinks;
+pub mod suite;
 pub mod trace;
 pub mod watermark;
 pub mod yaml;

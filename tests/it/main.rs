@@ -14,5 +14,6 @@ mod safety;
 mod score;
 mod serve;
 mod sim;
+mod suite;
 mod support;
 mod trace;
