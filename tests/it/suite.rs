@@ -244,3 +244,30 @@ fn the_builtin_catalogue_is_every_file_in_scenarios() {
     let plan = leakdrill::suite::plan_builtin(2).expect("valid catalogue");
     assert_eq!(plan.cases.len(), 2 * on_disk.len());
 }
+
+#[test]
+fn the_ci_examples_use_flags_the_cli_has() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    for file in ["docs/ci/github-actions.yml", "docs/ci/gitlab-ci.yml"] {
+        // Shell continuation lines joined: one command per line.
+        let text = read(&root.join(file)).replace("\\\n", " ");
+        let mut checked = 0;
+        for cmd in ["suite", "merge"] {
+            let help = stdout(&leakdrill(&[cmd, "--help"]));
+            for line in text
+                .lines()
+                .filter(|l| l.contains(&format!("leakdrill {cmd} ")))
+            {
+                for flag in line.split_whitespace().filter(|w| w.starts_with("--")) {
+                    assert!(
+                        help.contains(flag),
+                        "{file}: `{flag}` is not a `{cmd}` flag"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked >= 6, "{file}: {checked} flags");
+        assert!(text.contains("--partition") && text.contains("leakdrill merge"));
+    }
+}
