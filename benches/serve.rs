@@ -3,6 +3,9 @@
 //! query page and an OAuth token grant. Both are plain HTTP/1.1 with
 //! keep-alive and 32 requests in flight, so the difference is the mock's own
 //! work (routing, auth, SOQL, permissions, telemetry). Goal: mock ≥ 0.7×.
+//! With `LEAKDRILL_BENCH_WIREMOCK_URL` set (as `benches/peers.sh` does), a
+//! WireMock standalone server stubbed with the same bytes runs alongside
+//! (goal: mock ≥ 10× WireMock).
 
 use std::net::SocketAddr;
 
@@ -43,6 +46,30 @@ async fn reference(bodies: Bodies) -> SocketAddr {
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
     addr
+}
+
+/// Stubs the two calls on a WireMock server with the mock's own bytes.
+async fn stub_wiremock(client: &reqwest::Client, base: &str, query: &[u8], token: &[u8]) {
+    for (method, path, body) in [
+        ("GET", "/services/data/v59.0/query", query),
+        ("POST", "/services/oauth2/token", token),
+    ] {
+        let mapping = serde_json::json!({
+            "request": { "method": method, "urlPath": path },
+            "response": {
+                "status": 200,
+                "headers": { "Content-Type": "application/json;charset=UTF-8" },
+                "body": String::from_utf8_lossy(body),
+            }
+        });
+        let r = client
+            .post(format!("{base}/__admin/mappings"))
+            .json(&mapping)
+            .send()
+            .await
+            .expect("WireMock admin API");
+        assert!(r.status().is_success(), "WireMock stub: {}", r.status());
+    }
 }
 
 fn bench(c: &mut Criterion) {
@@ -135,6 +162,7 @@ fn bench(c: &mut Criterion) {
             .to_vec()
     });
     assert!(query_bytes.len() > 20_000, "a 200-record page");
+    let (query_bytes_for_stub, token_bytes_for_stub) = (query_bytes.clone(), token_bytes.clone());
     let reference_url = format!(
         "http://{}",
         rt.block_on(reference(Bodies {
@@ -143,12 +171,19 @@ fn bench(c: &mut Criterion) {
         }))
     );
 
-    let mut g = c.benchmark_group("serve_vs_minimal_axum");
-    g.throughput(Throughput::Elements(IN_FLIGHT as u64));
-    for (name, base) in [
+    let mut targets = vec![
         ("leakdrill", mock.clone()),
         ("reference", reference_url.clone()),
-    ] {
+    ];
+    // `benches/peers.sh` starts WireMock standalone (Java) and names it
+    // here; the same bytes are stubbed through its admin API.
+    if let Ok(wm) = std::env::var("LEAKDRILL_BENCH_WIREMOCK_URL") {
+        rt.block_on(stub_wiremock(&client, &wm, &query_bytes_for_stub, &token_bytes_for_stub));
+        targets.push(("wiremock", wm));
+    }
+    let mut g = c.benchmark_group("serve_vs_minimal_axum");
+    g.throughput(Throughput::Elements(IN_FLIGHT as u64));
+    for (name, base) in targets {
         let c2 = client.clone();
         let tok = token.clone();
         g.bench_function(format!("query_200/{name}"), |b| {
