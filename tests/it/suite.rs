@@ -271,3 +271,31 @@ fn the_ci_examples_use_flags_the_cli_has() {
         assert!(text.contains("--partition") && text.contains("leakdrill merge"));
     }
 }
+
+#[test]
+fn an_external_detector_runs_once_per_case_and_a_crash_fails_the_case() {
+    let dir = tempfile::tempdir().expect("tmp");
+    let json = dir.path().join("crash.json");
+    let o = leakdrill(&[
+        "suite",
+        "--quiet",
+        "--detector",
+        "exit 3",
+        "--json",
+        json.to_str().expect("utf-8"),
+        SMALL[1],
+    ]);
+    assert_eq!(code(&o), 10, "{}{}", stdout(&o), stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&read(&json)).expect("json");
+    let case = &v["cases"][0];
+    assert_eq!(case["passed"], false);
+    assert!(
+        case["expectations"]
+            .as_array()
+            .expect("list")
+            .iter()
+            .any(|x| x["id"] == "detector_healthy" && x["met"] == false),
+        "{case}"
+    );
+    assert!(stdout(&o).contains("detector_healthy"), "{}", stdout(&o));
+}
