@@ -17,6 +17,9 @@
 //! * `scenarios/rsigma_process`: the same engine driven directly
 //!   (`CorrelationEngine::process_event_at`, no alert mapping): rsigma's
 //!   own cost, the floor for the two above;
+//! * `scenarios/rsigma_evaluate`: rsigma's stateless detection alone
+//!   (`CorrelationEngine::evaluate`: logsource pruning, candidate index,
+//!   rule matching; no correlation state);
 //! * `scenarios/observe`: both — `Detector::observe` of each real-time
 //!   event (document + evaluation) and `observe_document` of each proxy
 //!   record (the simulator builds those once at send time).
@@ -308,6 +311,14 @@ fn bench(c: &mut Criterion) {
             },
             BatchSize::PerIteration,
         )
+    });
+    let engine = raw_engine();
+    g.bench_function("rsigma_evaluate", |b| {
+        b.iter(|| {
+            docs.iter()
+                .map(|(doc, _)| engine.evaluate(&JsonEvent::borrow(doc)).len())
+                .sum::<usize>()
+        })
     });
     g.bench_function("observe", |b| {
         b.iter_batched(
