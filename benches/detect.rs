@@ -101,7 +101,7 @@ impl Detect for Recorder {
 /// One delivered document: a real-time event (kept as the event) or an
 /// egress proxy record (kept as its document).
 enum Delivered {
-    Event(Event),
+    Event(Box<Event>),
     Proxy(Value, i64),
 }
 
@@ -228,7 +228,7 @@ fn delivered(docs: &[(Value, i64)]) -> Vec<Delivered> {
                     *doc,
                     "rebuilt event maps to the delivered document"
                 );
-                Delivered::Event(ev)
+                Delivered::Event(Box::new(ev))
             }
         })
         .collect()
@@ -254,7 +254,7 @@ fn bench(c: &mut Criterion) {
     let events: Vec<&Event> = corpus
         .iter()
         .filter_map(|d| match d {
-            Delivered::Event(e) => Some(e),
+            Delivered::Event(e) => Some(&**e),
             Delivered::Proxy(..) => None,
         })
         .collect();
