@@ -178,7 +178,12 @@ fn bench(c: &mut Criterion) {
     // `benches/peers.sh` starts WireMock standalone (Java) and names it
     // here; the same bytes are stubbed through its admin API.
     if let Ok(wm) = std::env::var("LEAKDRILL_BENCH_WIREMOCK_URL") {
-        rt.block_on(stub_wiremock(&client, &wm, &query_bytes_for_stub, &token_bytes_for_stub));
+        rt.block_on(stub_wiremock(
+            &client,
+            &wm,
+            &query_bytes_for_stub,
+            &token_bytes_for_stub,
+        ));
         targets.push(("wiremock", wm));
     }
     let mut g = c.benchmark_group("serve_vs_minimal_axum");
