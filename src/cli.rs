@@ -466,20 +466,7 @@ fn run(cli: Cli) -> anyhow::Result<u8> {
                     })
                 })?)
             } else {
-                let rules = match &a.rules {
-                    Some(dir) => crate::detect::Rules::load_dir(dir),
-                    None => Ok(crate::detect::Rules::builtin()),
-                };
-                Box::new(rules.and_then(|r| r.detector()).map_err(|e| {
-                    let code = match e {
-                        crate::detect::RuleError::Io { .. } => exit::USAGE,
-                        _ => exit::INVALID,
-                    };
-                    anyhow::Error::new(Exit {
-                        code,
-                        message: e.to_string(),
-                    })
-                })?)
+                Box::new(load_rules(a.rules.as_deref())?.1)
             };
             let out = crate::sim::run_detected(
                 sc.clone(),
@@ -778,6 +765,29 @@ async fn shutdown_signal() {
     }
 }
 
+/// The rules in `dir` (default: the built-in pack), compiled: an unreadable
+/// directory is a usage error, a bad rule file an invalid input.
+fn load_rules(
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<(crate::detect::Rules, crate::detect::Detector)> {
+    let rules = match dir {
+        Some(dir) => crate::detect::Rules::load_dir(dir),
+        None => Ok(crate::detect::Rules::builtin()),
+    };
+    rules
+        .and_then(|r| r.detector().map(|d| (r, d)))
+        .map_err(|e| {
+            let code = match e {
+                crate::detect::RuleError::Io { .. } => exit::USAGE,
+                _ => exit::INVALID,
+            };
+            anyhow::Error::new(Exit {
+                code,
+                message: e.to_string(),
+            })
+        })
+}
+
 fn suite_err(e: crate::suite::SuiteError) -> anyhow::Error {
     use crate::suite::SuiteError as E;
     let code = match &e {
@@ -843,22 +853,8 @@ fn suite(a: SuiteArgs, stdout: &mut impl Write) -> anyhow::Result<u8> {
             timeout_ms: a.detector_timeout_ms,
         },
         None => {
-            let rules = match &a.rules {
-                Some(dir) => crate::detect::Rules::load_dir(dir),
-                None => Ok(crate::detect::Rules::builtin()),
-            };
-            // Compile once up front so a bad rule is exit 3, not N errors.
-            let rules = rules.and_then(|r| r.detector().map(|_| r)).map_err(|e| {
-                let code = match e {
-                    crate::detect::RuleError::Io { .. } => exit::USAGE,
-                    _ => exit::INVALID,
-                };
-                anyhow::Error::new(Exit {
-                    code,
-                    message: e.to_string(),
-                })
-            })?;
-            crate::suite::DetectorSpec::Rules(rules)
+            // Compiled once up front so a bad rule is exit 3, not N errors.
+            crate::suite::DetectorSpec::Rules(load_rules(a.rules.as_deref())?.0)
         }
     };
     let jobs = a

@@ -395,27 +395,7 @@ impl SuiteResult {
 /// Runs one case.
 pub fn run_case(case: &Case, spec: &DetectorSpec) -> CaseResult {
     let sc = &case.scenario;
-    let reproduce = format!("leakdrill run {} --seed {}", case.path, case.seed);
-    let mut r = CaseResult {
-        path: case.path.clone(),
-        scenario: sc.id.clone(),
-        seed: case.seed,
-        fixture: sc.fixture.clone(),
-        passed: false,
-        error: None,
-        injections: 0,
-        detected: 0,
-        ttd_ms: None,
-        ttc_ms: None,
-        records_exposed: 0,
-        clocks_met: 0,
-        clocks: 0,
-        false_positives: 0,
-        fp_per_benign_hour: 0.0,
-        expectations: Vec::new(),
-        digest: String::new(),
-        reproduce,
-    };
+    let mut r = blank(case);
     let det = match spec.build() {
         Ok(d) => d,
         Err(e) => {
@@ -507,7 +487,7 @@ pub fn run(
         .map(|(m, c)| {
             m.into_inner().ok().flatten().unwrap_or_else(|| {
                 // A worker panicked on this case: report it, never drop it.
-                let mut r = run_case_placeholder(c);
+                let mut r = blank(c);
                 r.error = Some("internal error: the case's worker stopped".into());
                 r
             })
@@ -516,7 +496,8 @@ pub fn run(
     SuiteResult::new(cases, plan.total_cases, plan.partition)
 }
 
-fn run_case_placeholder(c: &Case) -> CaseResult {
+/// A case's result before (or without) its run: not passed, nothing seen.
+fn blank(c: &Case) -> CaseResult {
     CaseResult {
         path: c.path.clone(),
         scenario: c.scenario.id.clone(),
