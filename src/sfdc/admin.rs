@@ -347,7 +347,7 @@ impl OrgState {
                         }
                         let t = self.store.user_table();
                         if let Some(r) = self.store.tables[t].find(id) {
-                            self.store.tables[t].rows[r].values[6] = active.to_string();
+                            self.store.tables[t].set_value(r, 6, active.to_string());
                         }
                         self.setup_event(
                             ev,

@@ -95,25 +95,42 @@ pub struct Page {
 impl Page {
     /// Appends the records and closes the envelope opened by the page's
     /// response. Rows are only ever appended or flagged deleted, so indices
-    /// stay valid; one missing after a rollback is skipped.
+    /// stay valid; one missing after a rollback is skipped. Records rendered
+    /// before for the same select list, API version and table generations
+    /// are copied from the store's [`RenderCache`].
     pub fn render(&self, store: &Store, out: &mut Vec<u8>) {
         let len = store.tables[self.table].rows.len();
         let keys = Keys::new(&self.select);
+        let cached = store.render_cache.entry(store, self);
         let start = out.len();
         for (n, &r) in self.rows.iter().filter(|r| **r < len).enumerate() {
             if n > 0 {
                 out.push(b',');
             }
-            write_object(
-                out,
-                store,
-                self.table,
-                r,
-                &self.select,
-                0,
-                self.version,
-                &keys,
-            );
+            let write = |out: &mut Vec<u8>| {
+                write_object(
+                    out,
+                    store,
+                    self.table,
+                    r,
+                    &self.select,
+                    0,
+                    self.version,
+                    &keys,
+                )
+            };
+            match cached.as_ref().and_then(|c| c.slot(r)) {
+                Some(cell) => {
+                    let bytes = cell.get_or_init(|| {
+                        let mut one = Vec::new();
+                        write(&mut one);
+                        store.render_cache.charge(one.len());
+                        one.into_boxed_slice()
+                    });
+                    out.extend_from_slice(bytes);
+                }
+                None => write(out),
+            }
             if n == 0 {
                 // Records of a page are alike in size: reserve for the rest
                 // once instead of doubling through it.
@@ -122,6 +139,127 @@ impl Page {
             }
         }
         out.extend_from_slice(b"]}");
+    }
+
+    /// The cache key: table, API version and every select path as resolved
+    /// (hops, names as written, masking).
+    fn signature(&self) -> String {
+        use std::fmt::Write;
+        let mut k = format!("{}|{}", self.table, self.version);
+        for p in &self.select {
+            let _ = write!(k, "|{:?}{:?}{}", p.hops, p.names, u8::from(p.masked));
+        }
+        k
+    }
+}
+
+/// Most select signatures whose rendered records are kept.
+const RENDER_CACHE_ENTRIES: usize = 32;
+/// Most bytes of rendered records kept; past it the cache starts over.
+const RENDER_CACHE_BYTES: usize = 128 * 1024 * 1024;
+
+/// Query records already rendered as JSON, per select signature, one slot
+/// per row filled on first use. An entry is valid for the generations of
+/// every table its paths read (the queried table and parents), so any
+/// insert, update or delete there makes the next page render afresh. The
+/// cache changes no response byte (a test compares cached and fresh pages);
+/// it makes repeated reads of the same records — list views, integrations
+/// paging through the same objects — cost a copy.
+#[derive(Default)]
+pub struct RenderCache {
+    entries: std::sync::Mutex<std::collections::BTreeMap<String, std::sync::Arc<Rendered>>>,
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+/// Rows per lazily allocated chunk of [`Rendered`] slots.
+const RENDER_CHUNK_ROWS: usize = 256;
+
+type Slot = std::sync::OnceLock<Box<[u8]>>;
+
+/// One signature's rendered records: a slot per row, allocated by chunks
+/// of [`RENDER_CHUNK_ROWS`] on first use (a query over a few rows of a big
+/// table costs a few chunks, not a slot per row).
+pub struct Rendered {
+    generations: Vec<(usize, u64)>,
+    chunks: Vec<std::sync::OnceLock<Box<[Slot]>>>,
+}
+
+impl Rendered {
+    fn slot(&self, row: usize) -> Option<&Slot> {
+        let chunk = self.chunks.get(row / RENDER_CHUNK_ROWS)?.get_or_init(|| {
+            (0..RENDER_CHUNK_ROWS)
+                .map(|_| Slot::new())
+                .collect::<Vec<_>>()
+                .into_boxed_slice()
+        });
+        chunk.get(row % RENDER_CHUNK_ROWS)
+    }
+}
+
+impl Clone for RenderCache {
+    /// A cloned store starts with an empty cache.
+    fn clone(&self) -> RenderCache {
+        RenderCache::default()
+    }
+}
+
+impl std::fmt::Debug for RenderCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RenderCache")
+            .field(
+                "bytes",
+                &self.bytes.load(std::sync::atomic::Ordering::Relaxed),
+            )
+            .finish()
+    }
+}
+
+impl RenderCache {
+    /// The entry for `page`, made or remade if a table it reads changed;
+    /// `None` when the cache is over its limits (the page renders afresh).
+    fn entry(&self, store: &Store, page: &Page) -> Option<std::sync::Arc<Rendered>> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let mut tables: Vec<usize> = page
+            .select
+            .iter()
+            .flat_map(|p| p.hops.iter().map(|h| h.0))
+            .chain([page.table])
+            .collect();
+        tables.sort_unstable();
+        tables.dedup();
+        let generations: Vec<(usize, u64)> = tables
+            .into_iter()
+            .map(|t| (t, store.tables[t].generation()))
+            .collect();
+        let key = page.signature();
+        let mut entries = self.entries.lock().ok()?;
+        if self.bytes.load(Relaxed) > RENDER_CACHE_BYTES {
+            entries.clear();
+            self.bytes.store(0, Relaxed);
+        }
+        if let Some(e) = entries.get(&key)
+            && e.generations == generations
+        {
+            return Some(e.clone());
+        }
+        if !entries.contains_key(&key) && entries.len() >= RENDER_CACHE_ENTRIES {
+            entries.clear();
+            self.bytes.store(0, Relaxed);
+        }
+        let rows = store.tables[page.table].rows.len();
+        let fresh = std::sync::Arc::new(Rendered {
+            generations,
+            chunks: (0..rows.div_ceil(RENDER_CHUNK_ROWS))
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
+        });
+        entries.insert(key, fresh.clone());
+        Some(fresh)
+    }
+
+    fn charge(&self, n: usize) {
+        self.bytes
+            .fetch_add(n, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -988,7 +1126,7 @@ fn needs_escape(b: &[u8]) -> bool {
     i < b.len() && word(b.len() - 8)
 }
 
-fn write_json_str(out: &mut Vec<u8>, s: &str) {
+pub(crate) fn write_json_str(out: &mut Vec<u8>, s: &str) {
     // Most values (Ids, names, numbers as text) need no escaping: copy them.
     if !needs_escape(s.as_bytes()) {
         out.reserve(s.len() + 2);

@@ -584,7 +584,7 @@ impl OrgState {
             Err(resp) => return resp,
         };
         for (ci, s) in vals {
-            self.store.tables[t].rows[r].values[ci] = s;
+            self.store.tables[t].set_value(r, ci, s);
         }
         let uid = self.store.user_ids[user].clone();
         self.store.tables[t].touch(r, &uid, now_ms);

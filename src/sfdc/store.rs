@@ -22,6 +22,9 @@ const CREATED_SPAN_MS: i64 = 3 * 365 * 86_400_000;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Row {
+    /// Column-aligned values. Change them only through [`Table::set_value`],
+    /// [`Table::touch`] or [`Table::soft_delete`]: they bump the table's
+    /// generation, which keeps rendered records (`query::RenderCache`) true.
     pub values: Vec<String>,
     pub deleted: bool,
 }
@@ -34,6 +37,8 @@ pub struct Table {
     index: BTreeMap<String, usize>,
     id_base: u64,
     next_index: u64,
+    /// Bumped by every change to a row (see [`Table::generation`]).
+    generation: u64,
 }
 
 impl Table {
@@ -44,16 +49,33 @@ impl Table {
             index: BTreeMap::new(),
             id_base,
             next_index,
+            generation: 0,
         }
     }
 
+    /// Changes whenever a row is added, changed or deleted: records
+    /// rendered at one generation are valid while it stays the same.
+    pub fn generation(&self) -> u64 {
+        self.generation
+    }
+
     fn push(&mut self, row: Row) {
+        self.generation += 1;
         self.index.insert(row.values[0].clone(), self.rows.len());
         self.rows.push(row);
     }
 
+    /// Sets one value of a row.
+    pub fn set_value(&mut self, row: usize, col: usize, value: String) {
+        self.generation += 1;
+        if let Some(v) = self.rows.get_mut(row).and_then(|r| r.values.get_mut(col)) {
+            *v = value;
+        }
+    }
+
     /// Replaces every row (setup objects rebuilt from runtime state).
     pub fn replace_rows(&mut self, rows: Vec<Vec<String>>) {
+        self.generation += 1;
         self.rows.clear();
         self.index.clear();
         for values in rows {
@@ -115,6 +137,7 @@ impl Table {
 
     /// Stamps LastModified*/SystemModstamp after an update.
     pub fn touch(&mut self, row: usize, user_id: &str, now_ms: i64) {
+        self.generation += 1;
         if matches!(self.schema.kind, TableKind::Data(_)) {
             let ts = sf_datetime(now_ms);
             let v = &mut self.rows[row].values;
@@ -125,6 +148,7 @@ impl Table {
     }
 
     pub fn soft_delete(&mut self, row: usize, user_id: &str, now_ms: i64) {
+        self.generation += 1;
         self.rows[row].deleted = true;
         if matches!(self.schema.kind, TableKind::Data(_)) {
             self.rows[row].values[1] = "true".into();
@@ -139,6 +163,8 @@ pub struct Store {
     pub tables: Vec<Table>,
     /// User Ids in fixture user order.
     pub user_ids: Vec<String>,
+    /// Records already rendered as query JSON (filled by `query::Page`).
+    pub render_cache: super::query::RenderCache,
 }
 
 impl Store {
@@ -251,7 +277,11 @@ impl Store {
         {
             tables.push(Table::new(schema, 0, 0));
         }
-        Store { tables, user_ids }
+        Store {
+            tables,
+            user_ids,
+            render_cache: Default::default(),
+        }
     }
 
     /// The table of a built-in kind.

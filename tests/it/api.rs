@@ -1301,3 +1301,89 @@ fn a_sandbox_refresh_through_the_tooling_api_is_validated_and_audited() {
         "{display}"
     );
 }
+
+/// Query pages come from the render cache on repeat and follow every
+/// change: an update, a parent's update and a delete show on the next page,
+/// byte for byte what a fresh org (empty cache) renders.
+#[test]
+fn repeated_query_pages_follow_updates_deletes_and_parent_changes() {
+    let mut s = fintech(20);
+    let corp = Ipv4Addr::new(198, 51, 100, 10);
+    let admin = soap_login_at(&mut s, "dana.whitfield", corp, NOW);
+    let soql = q(
+        "SELECT Id, Account_Type__c, Contact__c, Contact__r.LastName FROM FinancialAccount__c ORDER BY Id LIMIT 20",
+    );
+    let page = |s: &mut OrgState| {
+        let r = get(s, &admin, &soql);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        r.body
+    };
+    let fresh = |s: &OrgState| {
+        // A cloned store starts with an empty cache: render its page.
+        let mut f = fintech(20);
+        f.store = s.store.clone();
+        let admin = soap_login_at(&mut f, "dana.whitfield", corp, NOW);
+        let r = get(&mut f, &admin, &soql);
+        (r.status, r.body)
+    };
+    let json = |b: &[u8]| serde_json::from_slice::<serde_json::Value>(b).unwrap();
+    let first = page(&mut s);
+    assert_eq!(page(&mut s), first, "a repeated page is identical");
+    let v = json(&first);
+    let rec = &v["records"][3];
+    let (fa, contact) = (
+        rec["Id"].as_str().unwrap().to_owned(),
+        rec["Contact__c"].as_str().unwrap().to_owned(),
+    );
+    let send = |s: &mut OrgState, m: Method, path: &str, body: serde_json::Value| {
+        let r = call(
+            s,
+            Request::new(m, path)
+                .with_header("Authorization", &format!("Bearer {admin}"))
+                .with_header("content-type", "application/json")
+                .with_body(if body.is_null() {
+                    String::new()
+                } else {
+                    body.to_string()
+                }),
+        );
+        assert_eq!(r.status, 204, "{}", String::from_utf8_lossy(&r.body));
+    };
+    let new_type = if rec["Account_Type__c"] == "Trust" {
+        "Brokerage"
+    } else {
+        "Trust"
+    };
+    send(
+        &mut s,
+        Method::Patch,
+        &format!("/services/data/v59.0/sobjects/FinancialAccount__c/{fa}"),
+        serde_json::json!({ "Account_Type__c": new_type }),
+    );
+    let after = page(&mut s);
+    assert_eq!(json(&after)["records"][3]["Account_Type__c"], new_type);
+    assert_eq!((200, after), fresh(&s));
+
+    send(
+        &mut s,
+        Method::Patch,
+        &format!("/services/data/v59.0/sobjects/Contact/{contact}"),
+        serde_json::json!({ "LastName": "Renamed-Parent" }),
+    );
+    let after = page(&mut s);
+    assert_eq!(
+        json(&after)["records"][3]["Contact__r"]["LastName"],
+        "Renamed-Parent"
+    );
+    assert_eq!((200, after), fresh(&s));
+
+    send(
+        &mut s,
+        Method::Delete,
+        &format!("/services/data/v59.0/sobjects/FinancialAccount__c/{fa}"),
+        serde_json::Value::Null,
+    );
+    let gone = page(&mut s);
+    assert!(!String::from_utf8_lossy(&gone).contains(&fa));
+    assert_eq!((200, gone), fresh(&s));
+}
