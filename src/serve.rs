@@ -12,7 +12,7 @@
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex};
 
 use axum::body::Body;
 use axum::extract::{Extension, State};
@@ -83,7 +83,10 @@ pub struct Endpoints {
 struct App {
     /// Exclusive for a request's state changes, shared while its query
     /// page is rendered.
-    org: RwLock<OrgState>,
+    /// tokio's lock: a request waiting for the org yields its worker to
+    /// other connections instead of parking the thread (a parked worker
+    /// left half of the 2 cores idle under load).
+    org: tokio::sync::RwLock<OrgState>,
     /// Lines for the telemetry writer thread (bounded: back-pressure, not loss).
     telemetry: Arc<TelemetryQueue>,
     egress: Mutex<std::io::BufWriter<std::fs::File>>,
@@ -247,7 +250,7 @@ pub async fn start(
     text.push('\n');
     std::fs::write(&serve_json, text).map_err(io_err(&serve_json))?;
     let app = Arc::new(App {
-        org: RwLock::new(state),
+        org: tokio::sync::RwLock::new(state),
         telemetry: spawn_telemetry_writer(open(&telemetry_path)?),
         egress: Mutex::new(open(&egress_path)?),
         tls,
@@ -354,15 +357,16 @@ async fn accept_loop(
     let _ = tokio::task::spawn_blocking(move || q.flush()).await;
 }
 
-/// Queued telemetry lines before senders wait for the writer.
+/// Queued telemetry events before senders wait for the writer.
 const TELEMETRY_QUEUE: usize = 65_536;
 /// How long a line may sit in memory before the writer takes it.
 const TELEMETRY_TICK: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// Telemetry lines on their way to `telemetry.ndjson`. Request handlers
+/// Telemetry events on their way to `telemetry.ndjson`. Request handlers
 /// push under a short lock and never wake the writer (no futex per
-/// request); the writer drains every [`TELEMETRY_TICK`], or at once when
-/// the queue is full (back-pressure, not loss) or a flush is asked for.
+/// request); the writer serialises them (off the request path), draining
+/// every [`TELEMETRY_TICK`], or at once when the queue is full
+/// (back-pressure, not loss) or a flush is asked for.
 #[derive(Default)]
 struct TelemetryQueue {
     state: std::sync::Mutex<QueueState>,
@@ -374,14 +378,14 @@ struct TelemetryQueue {
 
 #[derive(Default)]
 struct QueueState {
-    lines: Vec<String>,
+    lines: Vec<Arc<sfdc::Event>>,
     /// Flushes asked for and flushes done (a flush waits for its number).
     flush_asked: u64,
     flush_done: u64,
 }
 
 impl TelemetryQueue {
-    fn push(&self, line: String) {
+    fn push(&self, line: Arc<sfdc::Event>) {
         let Ok(mut st) = self.state.lock() else {
             return;
         };
@@ -417,6 +421,7 @@ fn spawn_telemetry_writer(mut out: std::io::BufWriter<std::fs::File>) -> Arc<Tel
     let queue = q.clone();
     std::thread::spawn(move || {
         let mut batch = Vec::new();
+        let mut line = Vec::new();
         loop {
             let asked = {
                 let Ok(st) = queue.state.lock() else { return };
@@ -433,9 +438,11 @@ fn spawn_telemetry_writer(mut out: std::io::BufWriter<std::fs::File>) -> Arc<Tel
                 queue.drained.notify_all();
                 st.flush_asked
             };
-            for l in batch.drain(..) {
-                let _ = out.write_all(l.as_bytes());
-                let _ = out.write_all(b"\n");
+            for ev in batch.drain(..) {
+                line.clear();
+                ev.write_json(&mut line);
+                line.push(b'\n');
+                let _ = out.write_all(&line);
             }
             let _ = out.flush();
             if let Ok(mut st) = queue.state.lock()
@@ -726,28 +733,11 @@ async fn api(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let poisoned = || {
-        to_http(sfdc::Response::error(
-            500,
-            "UNKNOWN_EXCEPTION",
-            "org state poisoned",
-        ))
-    };
-    let (mut resp, event, page) = {
-        let Ok(mut org) = app.org.write() else {
-            return poisoned();
-        };
-        org.handle_split(now_ms, &request)
-    };
+    let (mut resp, event, page) = app.org.write().await.handle_split(now_ms, &request);
     if let Some(page) = page {
-        let Ok(org) = app.org.read() else {
-            return poisoned();
-        };
-        page.render(&org.store, &mut resp.body);
+        page.render(&app.org.read().await.store, &mut resp.body);
     }
-    if let Ok(line) = serde_json::to_string(&event) {
-        app.telemetry.push(line);
-    }
+    app.telemetry.push(event);
     to_http(resp)
 }
 

@@ -541,11 +541,15 @@ struct ElfFile {
 
 impl OrgState {
     /// Records the event for the storage objects and ELF.
-    pub(super) fn store_event(&mut self, ev: &Event) {
+    /// Keeps the event for the Event Monitoring objects and returns the
+    /// shared copy the caller hands on (one allocation per event).
+    pub(super) fn store_event(&mut self, ev: Event) -> std::sync::Arc<Event> {
         if self.events.len() >= MAX_STORED_EVENTS {
             self.events.pop_front();
         }
+        let ev = std::sync::Arc::new(ev);
         self.events.push_back(ev.clone());
+        ev
     }
 
     fn event_row_id(&self, prefix: &str, seq: u64) -> String {

@@ -268,7 +268,7 @@ pub struct OrgState {
     jobs: Vec<bulk::Job>,
     job_seq: u64,
     /// Telemetry kept for the Event Monitoring objects and EventLogFile.
-    events: std::collections::VecDeque<Event>,
+    events: std::collections::VecDeque<Arc<Event>>,
     /// Records of the response being built, written by the caller of
     /// [`OrgState::handle_split`] (see [`query::Page`]).
     pending_page: Option<query::Page>,
@@ -312,7 +312,7 @@ impl OrgState {
 
     /// Handles one request at virtual time `now_ms` (ms since the Unix epoch).
     /// Every request yields exactly one telemetry event.
-    pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Event) {
+    pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Arc<Event>) {
         let (mut resp, ev, page) = self.handle_split(now_ms, req);
         if let Some(page) = page {
             page.render(&self.store, &mut resp.body);
@@ -329,7 +329,7 @@ impl OrgState {
         &mut self,
         now_ms: i64,
         req: &Request,
-    ) -> (Response, Event, Option<query::Page>) {
+    ) -> (Response, Arc<Event>, Option<query::Page>) {
         self.pending_page = None;
         self.event_seq += 1;
         self.now_ms = now_ms;
@@ -355,7 +355,7 @@ impl OrgState {
         }
         resp.headers
             .push(("sforce-request-id".into(), ev.request_identifier.clone()));
-        self.store_event(&ev);
+        let ev = self.store_event(ev);
         (resp, ev, self.pending_page.take())
     }
 

@@ -82,6 +82,89 @@ pub struct Event {
     pub detail: Option<String>,
 }
 
+impl EventKind {
+    /// The variant name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Login => "Login",
+            EventKind::Logout => "Logout",
+            EventKind::Query => "Query",
+            EventKind::BulkResult => "BulkResult",
+            EventKind::Rest => "Rest",
+            EventKind::Setup => "Setup",
+            EventKind::Report => "Report",
+        }
+    }
+}
+
+impl Event {
+    /// Appends the event as one JSON object, byte for byte what
+    /// `serde_json::to_vec` writes (a unit test holds the two equal), for
+    /// `serve`'s telemetry writer: serde's per-byte escaping of 200 record
+    /// Ids per query page measured ~10 % of the server's CPU.
+    pub fn write_json(&self, out: &mut Vec<u8>) {
+        use super::query::write_json_str as text;
+        fn key(out: &mut Vec<u8>, k: &str) {
+            out.extend_from_slice(b",\"");
+            out.extend_from_slice(k.as_bytes());
+            out.extend_from_slice(b"\":");
+        }
+        fn opt(out: &mut Vec<u8>, k: &str, v: Option<&str>) {
+            key(out, k);
+            match v {
+                Some(v) => text(out, v),
+                None => out.extend_from_slice(b"null"),
+            }
+        }
+        fn num(out: &mut Vec<u8>, k: &str, n: impl itoa::Integer) {
+            key(out, k);
+            out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+        }
+        out.extend_from_slice(b"{\"EventType\":");
+        text(out, self.kind.as_str());
+        num(out, "t_ms", self.t_ms);
+        opt(out, "EventDate", Some(&self.event_date));
+        opt(out, "EventIdentifier", Some(&self.event_identifier));
+        opt(out, "RequestIdentifier", Some(&self.request_identifier));
+        opt(out, "OrganizationId", Some(&self.organization_id));
+        opt(out, "UserId", self.user_id.as_deref());
+        opt(out, "Username", self.username.as_deref());
+        opt(out, "SourceIp", Some(&self.source_ip));
+        opt(out, "CountryIso", self.country_iso.as_deref());
+        opt(out, "LoginUrl", Some(&self.login_url));
+        opt(out, "SessionKey", self.session_key.as_deref());
+        opt(out, "LoginKey", self.login_key.as_deref());
+        opt(out, "ConnectedAppId", self.connected_app_id.as_deref());
+        opt(out, "ConnectedAppName", self.connected_app_name.as_deref());
+        opt(out, "Client", self.client.as_deref());
+        opt(out, "UserAgent", self.user_agent.as_deref());
+        opt(out, "HttpMethod", Some(&self.http_method));
+        opt(out, "Uri", Some(&self.uri));
+        num(out, "StatusCode", self.status_code);
+        opt(out, "ApiType", Some(self.api_type));
+        opt(out, "ApiVersion", self.api_version.as_deref());
+        opt(out, "Operation", self.operation.as_deref());
+        opt(out, "Query", self.query.as_deref());
+        opt(out, "QueriedEntities", self.queried_entities.as_deref());
+        num(out, "RowsProcessed", self.rows_processed);
+        num(out, "RowsReturned", self.rows_returned);
+        key(out, "Records");
+        out.push(b'[');
+        for (i, id) in self.records.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            text(out, id.as_str());
+        }
+        out.push(b']');
+        opt(out, "LoginType", self.login_type);
+        opt(out, "Status", self.status.as_deref());
+        opt(out, "ErrorCode", self.error_code.as_deref());
+        opt(out, "Detail", self.detail.as_deref());
+        out.push(b'}');
+    }
+}
+
 /// Cap on record Ids kept per event (ApiEvent.Records holds 250,000 chars).
 pub const MAX_RECORD_IDS: usize = 10_000;
 
@@ -174,5 +257,58 @@ pub fn audit_section(operation: &str) -> &'static str {
         "Sandboxes"
     } else {
         "Manage Users"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sfdc::Method;
+    use proptest::prelude::*;
+
+    fn event(text: &str, n: u64, some: bool) -> Event {
+        let req = Request::new(Method::Get, "/services/data/v62.0/query");
+        let mut e = Event::new(n, 1_772_800_000_000, &req, "00D000000000001AAA", Seed(n));
+        let o = |s: &str| some.then(|| s.to_owned());
+        e.kind = [EventKind::Login, EventKind::Query, EventKind::Setup][n as usize % 3];
+        e.user_id = o("005000000000001AAA");
+        e.username = o(text);
+        e.country_iso = o("DE");
+        e.session_key = o(text);
+        e.login_key = o("lk");
+        e.connected_app_id = o("0H4000000000001AAA");
+        e.connected_app_name = o(text);
+        e.client = o("dataloader");
+        e.user_agent = o(text);
+        e.http_method = text.to_owned();
+        e.uri = text.to_owned();
+        e.status_code = (n % 600) as u16;
+        e.api_version = o("62.0");
+        e.operation = o(text);
+        e.query = o(text);
+        e.queried_entities = o("Contact");
+        e.rows_processed = n;
+        e.rows_returned = n / 2;
+        e.records = (0..n % 5)
+            .map(|_| crate::sfid::Id::new("003000000000001AAA"))
+            .collect();
+        e.login_type = some.then_some("Remote Access 2.0");
+        e.status = o(text);
+        e.error_code = o(text);
+        e.detail = o(text);
+        e
+    }
+
+    proptest! {
+        /// The direct writer and serde agree byte for byte, whatever the
+        /// strings hold (quotes, control characters, non-ASCII).
+        #[test]
+        fn write_json_is_serde(text in "\\PC{0,40}|[\"\\\\\u{0}-\u{1f}a-z]{0,20}", n in 0u64..1000, some: bool) {
+            let e = event(&text, n, some);
+            let mut mine = Vec::new();
+            e.write_json(&mut mine);
+            let serde = serde_json::to_vec(&e).expect("serialise");
+            prop_assert_eq!(String::from_utf8_lossy(&mine), String::from_utf8_lossy(&serde));
+        }
     }
 }

@@ -632,7 +632,6 @@ impl Engine {
             }
             None => {
                 let (resp, ev) = self.org.handle(self.now_ms, &req);
-                let ev = Arc::new(ev);
                 let (t, label) = (self.t(), self.actor_label(actor).to_owned());
                 self.line(&Line::Request {
                     t_ms: t,
