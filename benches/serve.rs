@@ -12,6 +12,11 @@ use std::net::SocketAddr;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use leakdrill::serve::{ServeConfig, start};
 
+/// The allocator the `leakdrill` binary uses (src/main.rs), for the mock
+/// and the reference alike.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const IN_FLIGHT: usize = 32;
 const QUERY: &str =
     "SELECT Id, FirstName, LastName, Email, MailingCity, MailingState FROM Contact LIMIT 200";
