@@ -42,6 +42,28 @@ type FxMap<K, V> = HashMap<K, V, BuildHasherDefault<rustc_hash::FxHasher>>;
 /// live (correlation, group) windows, expired entries are evicted.
 pub const MAX_STATE_ENTRIES: usize = 100_000;
 
+/// Distinct document logsources whose candidate rules are cached.
+const MAX_LOGSOURCES: usize = 64;
+
+/// A group key: the interned group-by values (`None`: absent), inline for
+/// up to two fields (`u32::MAX` marks an absent value).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+enum GKey {
+    Small(u64),
+    Big(Box<[Option<u32>]>),
+}
+
+impl GKey {
+    fn of(parts: &[Option<u32>]) -> GKey {
+        let p = |k: usize| u64::from(parts.get(k).copied().flatten().unwrap_or(u32::MAX));
+        if parts.len() <= 2 {
+            GKey::Small(p(0) << 32 | p(1))
+        } else {
+            GKey::Big(parts.into())
+        }
+    }
+}
+
 /// Why a pack cannot be compiled (the detector then uses rsigma).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{rule}: {what} is not supported by the compiled backend")]
@@ -343,7 +365,39 @@ impl Cond {
     }
 }
 
-fn compile_det(rule: &str, d: &CompiledDetection) -> Result<Det, Unsupported> {
+/// The document keys a pack reads, each with a slot (see
+/// [`View::with_slots`]); `product`, `service`, `category` are 0, 1, 2.
+#[derive(Debug)]
+struct Slots {
+    index: FxMap<Box<str>, usize>,
+}
+
+const LOGSOURCE_KEYS: [&str; 3] = ["product", "service", "category"];
+
+impl Slots {
+    fn new() -> Slots {
+        let mut s = Slots {
+            index: FxMap::default(),
+        };
+        for k in LOGSOURCE_KEYS {
+            s.slot(k);
+        }
+        s
+    }
+    fn slot(&mut self, name: &str) -> usize {
+        let n = self.index.len();
+        *self.index.entry(name.into()).or_insert(n)
+    }
+    /// The field `name` of `rule`, with its slot.
+    fn field(&mut self, rule: &str, name: &str) -> Result<FieldRef, Unsupported> {
+        let mut f = FieldRef::new(name)
+            .ok_or_else(|| unsupported(rule, format!("the field path `{name}`")))?;
+        f.slot = self.slot(name);
+        Ok(f)
+    }
+}
+
+fn compile_det(rule: &str, d: &CompiledDetection, slots: &mut Slots) -> Result<Det, Unsupported> {
     match d {
         CompiledDetection::AllOf(items) => items
             .iter()
@@ -351,8 +405,7 @@ fn compile_det(rule: &str, d: &CompiledDetection) -> Result<Det, Unsupported> {
                 let Some(name) = &it.field else {
                     return Err(unsupported(rule, "a keyword item"));
                 };
-                let field = FieldRef::new(name)
-                    .ok_or_else(|| unsupported(rule, format!("the field path `{name}`")))?;
+                let field = slots.field(rule, name)?;
                 if reads_event(&it.matcher) {
                     return Err(unsupported(rule, "`|fieldref` / `|expand`"));
                 }
@@ -369,7 +422,7 @@ fn compile_det(rule: &str, d: &CompiledDetection) -> Result<Det, Unsupported> {
             .map(Det::AllOf),
         CompiledDetection::AnyOf(v) => v
             .iter()
-            .map(|x| compile_det(rule, x))
+            .map(|x| compile_det(rule, x, slots))
             .collect::<Result<_, _>>()
             .map(Det::AnyOf),
         CompiledDetection::Keywords(_) => Err(unsupported(rule, "keyword detection")),
@@ -638,8 +691,8 @@ struct Corr {
     refs: Vec<usize>,
     distinct_refs: usize,
     suppress_s: i64,
-    groups: FxMap<Box<[Option<u32>]>, Group>,
-    last_alert: FxMap<Box<[Option<u32>]>, i64>,
+    groups: FxMap<GKey, Group>,
+    last_alert: FxMap<GKey, i64>,
 }
 
 /// The compiled pack and its correlation state.
@@ -655,7 +708,10 @@ pub struct Compiled {
     scratch: String,
     key: Vec<Option<u32>>,
     matched: Vec<usize>,
-    extractor: rsigma_eval::LogSourceExtractor,
+    /// Candidate rules per document logsource (product, service,
+    /// category), most recent last.
+    by_logsource: Vec<([Option<String>; 3], Vec<usize>)>,
+    slots: Slots,
 }
 
 impl Compiled {
@@ -663,6 +719,7 @@ impl Compiled {
     /// load order.
     pub fn new(colls: &[SigmaCollection]) -> Result<Compiled, Unsupported> {
         let mut rules = Vec::new();
+        let mut slots = Slots::new();
         let mut idents: Vec<(Option<String>, Option<String>)> = Vec::new();
         let mut corr_rules = Vec::new();
         for coll in colls {
@@ -679,7 +736,7 @@ impl Compiled {
                 names.sort();
                 let dets = names
                     .iter()
-                    .map(|n| compile_det(&r.title, &c.detections[n]))
+                    .map(|n| compile_det(&r.title, &c.detections[n], &mut slots))
                     .collect::<Result<Vec<_>, _>>()?;
                 let conds = c
                     .conditions
@@ -746,10 +803,7 @@ impl Compiled {
                 let GroupByField::Direct(name) = g else {
                     return Err(unsupported(t, "group-by aliases"));
                 };
-                group_by.push(
-                    FieldRef::new(name)
-                        .ok_or_else(|| unsupported(t, format!("the field path `{name}`")))?,
-                );
+                group_by.push(slots.field(t, name)?);
                 group_names.push(name.clone());
             }
             let fields = c.condition.field.clone().unwrap_or_default();
@@ -762,9 +816,7 @@ impl Compiled {
             };
             let value_fields = fields
                 .iter()
-                .map(|n| {
-                    FieldRef::new(n).ok_or_else(|| unsupported(t, format!("the field path `{n}`")))
-                })
+                .map(|n| slots.field(t, n))
                 .collect::<Result<_, _>>()?;
             let mut distinct: Vec<&String> = Vec::new();
             let refs = c
@@ -842,13 +894,16 @@ impl Compiled {
             scratch: String::new(),
             key: Vec::new(),
             matched: Vec::new(),
-            extractor: rsigma_eval::LogSourceExtractor::new(),
+            by_logsource: Vec::new(),
+            slots,
         })
     }
 
     /// Feeds one record at `t_ms`; returns its alerts, detections first
     /// (rule order), then correlations.
-    pub fn observe(&mut self, view: &View<'_>, t_ms: i64) -> Vec<Alert> {
+    pub fn observe(&mut self, d: super::Delivered<'_>, t_ms: i64) -> Vec<Alert> {
+        let slots = &self.slots;
+        let view = &View::with_slots(d, slots.index.len(), |k| slots.index.get(k).copied());
         let ts = t_ms.div_euclid(1000).clamp(0, i64::MAX / 2);
         if self.live_groups >= MAX_STATE_ENTRIES {
             self.evict_all(ts);
@@ -871,16 +926,45 @@ impl Compiled {
                     }
                 }
             }
-            View::Document(doc, _) => {
-                let ls = self.extractor.extract(&rsigma_eval::JsonEvent::borrow(doc));
-                for (i, rule) in rules.iter().enumerate() {
-                    if compatible(
-                        &rule.logsource,
-                        ls.product.as_deref(),
-                        ls.service.as_deref(),
-                        ls.category.as_deref(),
-                    ) && test(i, scratch)
-                    {
+            View::Document(_, _, values) => {
+                // rsigma's LogSourceExtractor: each of `product`,
+                // `service`, `category` as a string, trimmed; blank is
+                // unset. Candidates are cached per distinct triple.
+                let dim = |k: usize| -> Option<Cow<'_, str>> {
+                    let v = (*values.get(k)?)?;
+                    let s = match v {
+                        serde_json::Value::String(s) => Cow::Borrowed(s.trim()),
+                        other => Cow::Owned(EventValue::from(other).as_str()?.trim().to_owned()),
+                    };
+                    (!s.is_empty()).then_some(s)
+                };
+                let ls = [dim(0), dim(1), dim(2)];
+                let cached = self.by_logsource.iter().position(|(k, _)| {
+                    k.iter().zip(&ls).all(|(a, b)| a.as_deref() == b.as_deref())
+                });
+                let k = match cached {
+                    Some(k) => k,
+                    None => {
+                        let c = (0..rules.len())
+                            .filter(|&i| {
+                                compatible(
+                                    &rules[i].logsource,
+                                    ls[0].as_deref(),
+                                    ls[1].as_deref(),
+                                    ls[2].as_deref(),
+                                )
+                            })
+                            .collect();
+                        if self.by_logsource.len() >= MAX_LOGSOURCES {
+                            self.by_logsource.remove(0);
+                        }
+                        self.by_logsource
+                            .push((ls.map(|x| x.map(Cow::into_owned)), c));
+                        self.by_logsource.len() - 1
+                    }
+                };
+                for &i in &self.by_logsource[k].1 {
+                    if test(i, scratch) {
                         matched.push(i);
                     }
                 }
@@ -940,12 +1024,13 @@ impl Compiled {
         } else {
             None
         };
-        let group = match corr.groups.get_mut(&key[..]) {
+        let gkey = GKey::of(key);
+        let group = match corr.groups.get_mut(&gkey) {
             Some(g) => g,
             None => {
                 self.live_groups += 1;
                 self.next_seq += 1;
-                corr.groups.entry(key[..].into()).or_insert(Group {
+                corr.groups.entry(gkey.clone()).or_insert(Group {
                     window: Window::new(corr.kind, corr.distinct_refs),
                     seq: self.next_seq,
                 })
@@ -1006,12 +1091,12 @@ impl Compiled {
         if !corr.condition.check(value) {
             return;
         }
-        if let Some(&last) = corr.last_alert.get(&key[..])
+        if let Some(&last) = corr.last_alert.get(&gkey)
             && ts - last < corr.suppress_s
         {
             return;
         }
-        corr.last_alert.insert(key[..].into(), ts);
+        corr.last_alert.insert(gkey, ts);
         if let Some(level) = corr.level {
             let group = corr
                 .group_names
@@ -1040,7 +1125,7 @@ impl Compiled {
         self.live_groups = live;
         if live >= MAX_STATE_ENTRIES {
             let target = MAX_STATE_ENTRIES * 9 / 10;
-            type Stale = (i64, u64, usize, Box<[Option<u32>]>);
+            type Stale = (i64, u64, usize, GKey);
             let mut all: Vec<Stale> = Vec::with_capacity(live);
             for (ci, c) in self.corrs.iter().enumerate() {
                 for (k, g) in &c.groups {

@@ -311,7 +311,7 @@ impl Detector {
     /// Feeds one delivered record whose event happened at `t_ms`.
     pub fn observe_delivered(&mut self, d: Delivered<'_>, t_ms: i64) -> Vec<Alert> {
         match &mut self.inner {
-            Inner::Compiled(c) => c.observe(&view::View::of(d), t_ms),
+            Inner::Compiled(c) => c.observe(d, t_ms),
             Inner::Rsigma(engine) => rsigma_observe(engine, &d.document(), t_ms),
         }
     }

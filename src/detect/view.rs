@@ -260,6 +260,9 @@ pub fn get(ev: &Event, svc: usize, field: Field) -> Option<EventValue<'_>> {
 pub struct FieldRef {
     pub name: Box<str>,
     pub typed: Option<Field>,
+    /// Index of the name in the pack's document key table
+    /// ([`View::with_slots`]); `usize::MAX`: none.
+    pub slot: usize,
 }
 
 impl FieldRef {
@@ -272,6 +275,7 @@ impl FieldRef {
         Some(FieldRef {
             name: name.into(),
             typed: Field::from_name(name),
+            slot: usize::MAX,
         })
     }
 }
@@ -280,15 +284,41 @@ impl FieldRef {
 pub enum View<'a> {
     /// A typed event and its service index.
     Event(&'a Event, usize),
-    /// A document, and rsigma's wrapper of it (for path look-ups).
-    Document(&'a Value, JsonEvent<'a>),
+    /// A document, rsigma's wrapper of it (for path look-ups), and the
+    /// values of the pack's field names, by slot (empty: not resolved).
+    Document(&'a Value, JsonEvent<'a>, Vec<Option<&'a Value>>),
 }
 
 impl<'a> View<'a> {
     pub fn of(d: Delivered<'a>) -> View<'a> {
         match d {
             Delivered::Event(ev) => View::Event(ev, service_index(ev)),
-            Delivered::Document(doc) => View::Document(doc, JsonEvent::borrow(doc)),
+            Delivered::Document(doc) => View::Document(doc, JsonEvent::borrow(doc), Vec::new()),
+        }
+    }
+
+    /// [`View::of`], with a document's top-level values looked up once
+    /// for every key in `slots` (name → slot index, `n` slots).
+    pub fn with_slots(
+        d: Delivered<'a>,
+        n: usize,
+        slot: impl Fn(&str) -> Option<usize>,
+    ) -> View<'a> {
+        match d {
+            Delivered::Document(doc) => {
+                let mut values = vec![None; n];
+                if let Some(obj) = doc.as_object() {
+                    for (k, v) in obj {
+                        if let Some(i) = slot(k)
+                            && let Some(x) = values.get_mut(i)
+                        {
+                            *x = Some(v);
+                        }
+                    }
+                }
+                View::Document(doc, JsonEvent::borrow(doc), values)
+            }
+            d => View::of(d),
         }
     }
 
@@ -298,7 +328,10 @@ impl<'a> View<'a> {
         match self {
             View::Event(ev, svc) => get(ev, *svc, f.typed?),
             // A plain key (no path syntax): JsonEvent's flat look-up.
-            View::Document(doc, _) => doc.as_object()?.get(&*f.name).map(EventValue::from),
+            View::Document(_, _, slots) if f.slot < slots.len() => {
+                slots[f.slot].map(EventValue::from)
+            }
+            View::Document(doc, _, _) => doc.as_object()?.get(&*f.name).map(EventValue::from),
         }
     }
 
@@ -310,7 +343,7 @@ impl<'a> View<'a> {
                 EventValue::Str(s) => Some(s.into_owned()),
                 _ => None,
             },
-            View::Document(doc, _) => doc.get(name).and_then(Value::as_str).map(str::to_owned),
+            View::Document(doc, _, _) => doc.get(name).and_then(Value::as_str).map(str::to_owned),
         }
     }
 }
@@ -319,7 +352,7 @@ impl SigmaEvent for View<'_> {
     fn get_field(&self, path: &str) -> Option<EventValue<'_>> {
         match self {
             View::Event(ev, svc) => get(ev, *svc, Field::from_name(path)?),
-            View::Document(_, j) => j.get_field(path),
+            View::Document(_, j, _) => j.get_field(path),
         }
     }
 
@@ -346,7 +379,7 @@ impl View<'_> {
     fn json(&self) -> Value {
         match *self {
             View::Event(ev, _) => super::document(ev),
-            View::Document(doc, _) => (*doc).clone(),
+            View::Document(doc, _, _) => (*doc).clone(),
         }
     }
 }
