@@ -523,7 +523,9 @@ impl Interner {
         if let Some(&i) = self.ids.get(s) {
             return i;
         }
-        let i = u32::try_from(self.strs.len()).unwrap_or(u32::MAX);
+        // Four billion distinct strings exhaust memory long before the
+        // ids run out; `u32::MAX` stays the absent marker of `GKey`.
+        let i = u32::try_from(self.strs.len()).unwrap_or(u32::MAX - 1);
         self.ids.insert(s.into(), i);
         self.strs.push(s.into());
         i
