@@ -1,5 +1,6 @@
 //! Rule evaluation throughput (issue 6's goal: ≥ 1,000,000 events/s per
-//! core) of the built-in Sigma pack (rsigma, with its correlations).
+//! core) of the built-in Sigma pack with its correlations, on the compiled
+//! backend and on rsigma.
 //!
 //! The corpus is all scenarios' telemetry: every catalogue scenario in
 //! `scenarios/*/*.yaml` run once through the simulator at its own seed
@@ -12,19 +13,29 @@
 //!
 //! * `scenarios/document`: `detect::document` of every real-time event
 //!   (the event → Sigma document mapping alone);
-//! * `scenarios/observe_document`: a fresh pack over the prebuilt
-//!   documents (`Detector::observe_document`: rsigma plus alert mapping);
+//! * `scenarios/compiled_observe`: the compiled backend (the default) as
+//!   the simulator drives it — a fresh pack, each real-time event typed
+//!   (`Detector::observe`, no JSON), each proxy record as its document;
+//! * `scenarios/compiled_observe_document`: the compiled backend over the
+//!   prebuilt documents (`Detector::observe_document`);
+//! * `scenarios/rsigma_observe_document`: a fresh pack on the rsigma
+//!   backend over the prebuilt documents (rsigma plus alert mapping);
 //! * `scenarios/rsigma_process`: the same engine driven directly
 //!   (`CorrelationEngine::process_event_at`, no alert mapping): rsigma's
 //!   own cost, the floor for the two above;
 //! * `scenarios/rsigma_evaluate`: rsigma's stateless detection alone
 //!   (`CorrelationEngine::evaluate`: logsource pruning, candidate index,
 //!   rule matching; no correlation state);
-//! * `scenarios/observe`: both — `Detector::observe` of each real-time
-//!   event (document + evaluation) and `observe_document` of each proxy
-//!   record (the simulator builds those once at send time).
+//! * `scenarios/rsigma_observe`: the rsigma backend as the simulator
+//!   drives it — document building + evaluation per real-time event,
+//!   `observe_document` of each proxy record.
 //!
-//! `synthetic/observe` keeps the older synthetic corpus (20,000 logins,
+//! Before measuring, the compiled backend's alerts on the corpus are
+//! checked equal to rsigma's. Stateful benches build a fresh pack per
+//! iteration and hand it back, so neither building nor dropping its
+//! correlation state is timed.
+//!
+//! `synthetic/{compiled,rsigma}_observe` keep the older synthetic corpus (20,000 logins,
 //! queries, Bulk API downloads and REST calls, 200 users, 1 s apart).
 
 use std::collections::BTreeMap;
@@ -33,7 +44,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use leakdrill::detect::{Alert, Detect, Detector, DetectorFault, Rules};
+use leakdrill::detect::{
+    Alert, Backend, Delivered as Record, Detect, Detector, DetectorFault, Rules,
+};
 use leakdrill::seed::Seed;
 use leakdrill::sfdc::telemetry::{Event, EventKind};
 use leakdrill::sfdc::{Method, Request};
@@ -92,9 +105,11 @@ struct Recorder {
 }
 
 impl Detect for Recorder {
-    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
-        self.docs.lock().expect("docs").push((doc.clone(), t_ms));
-        Ok(self.inner.observe_document(doc, t_ms))
+    fn observe(&mut self, d: Record<'_>, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
+        let doc = d.document().into_owned();
+        let alerts = self.inner.observe_document(&doc, t_ms);
+        self.docs.lock().expect("docs").push((doc, t_ms));
+        Ok(alerts)
     }
 }
 
@@ -130,7 +145,7 @@ fn scenario_corpus() -> Vec<(Value, i64)> {
         );
         let docs = Arc::new(Mutex::new(Vec::new()));
         let rec = Recorder {
-            inner: Rules::builtin().detector().expect("pack"),
+            inner: rsigma_pack(),
             docs: docs.clone(),
         };
         leakdrill::sim::run_detected(
@@ -234,7 +249,22 @@ fn delivered(docs: &[(Value, i64)]) -> Vec<Delivered> {
         .collect()
 }
 
-/// The engine [`Rules::detector`] builds, without leakdrill's wrapper.
+/// The built-in pack on rsigma (the oracle).
+fn rsigma_pack() -> Detector {
+    Rules::builtin()
+        .detector_with(Backend::Rsigma)
+        .expect("pack")
+}
+
+/// The built-in pack on the compiled backend.
+fn compiled_pack() -> Detector {
+    let d = Rules::builtin().detector().expect("pack");
+    assert_eq!(d.backend(), Backend::Compiled, "{d:?}");
+    d
+}
+
+/// The engine [`Rules::detector_with`] builds for rsigma, without
+/// leakdrill's wrapper.
 fn raw_engine() -> rsigma_eval::CorrelationEngine {
     let mut engine = rsigma_eval::CorrelationEngine::new(rsigma_eval::CorrelationConfig {
         suppress: Some(0),
@@ -259,11 +289,23 @@ fn bench(c: &mut Criterion) {
         })
         .collect();
     let alerts = {
-        let mut d = Rules::builtin().detector().expect("pack");
+        let mut d = rsigma_pack();
         docs.iter()
-            .map(|(doc, t)| d.observe_document(doc, *t).len())
-            .sum::<usize>()
+            .map(|(doc, t)| d.observe_document(doc, *t))
+            .collect::<Vec<_>>()
     };
+    let compiled = {
+        let mut d = compiled_pack();
+        corpus
+            .iter()
+            .map(|x| match x {
+                Delivered::Event(e) => d.observe(e),
+                Delivered::Proxy(doc, t) => d.observe_document(doc, *t),
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(compiled, alerts, "compiled backend = rsigma on the corpus");
+    let alerts = alerts.iter().map(Vec::len).sum::<usize>();
     eprintln!(
         "corpus: {} delivered documents ({} real-time events, {} proxy records), {alerts} alerts",
         docs.len(),
@@ -286,13 +328,15 @@ fn bench(c: &mut Criterion) {
         })
     });
     g.throughput(Throughput::Elements(docs.len() as u64));
-    g.bench_function("observe_document", |b| {
+    g.bench_function("rsigma_observe_document", |b| {
         b.iter_batched(
-            || Rules::builtin().detector().expect("pack"),
+            rsigma_pack,
             |mut d| {
-                docs.iter()
+                let n = docs
+                    .iter()
                     .map(|(doc, t)| d.observe_document(doc, *t).len())
-                    .sum::<usize>()
+                    .sum::<usize>();
+                (n, d)
             },
             BatchSize::PerIteration,
         )
@@ -301,13 +345,15 @@ fn bench(c: &mut Criterion) {
         b.iter_batched(
             raw_engine,
             |mut engine| {
-                docs.iter()
+                let n = docs
+                    .iter()
                     .map(|(doc, t)| {
                         engine
                             .process_event_at(&JsonEvent::borrow(doc), t.div_euclid(1000))
                             .len()
                     })
-                    .sum::<usize>()
+                    .sum::<usize>();
+                (n, engine)
             },
             BatchSize::PerIteration,
         )
@@ -320,17 +366,47 @@ fn bench(c: &mut Criterion) {
                 .sum::<usize>()
         })
     });
-    g.bench_function("observe", |b| {
+    g.bench_function("rsigma_observe", |b| {
         b.iter_batched(
-            || Rules::builtin().detector().expect("pack"),
+            rsigma_pack,
             |mut d| {
-                corpus
+                let n = corpus
                     .iter()
                     .map(|x| match x {
                         Delivered::Event(e) => d.observe(e).len(),
                         Delivered::Proxy(doc, t) => d.observe_document(doc, *t).len(),
                     })
-                    .sum::<usize>()
+                    .sum::<usize>();
+                (n, d)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("compiled_observe", |b| {
+        b.iter_batched(
+            compiled_pack,
+            |mut d| {
+                let n = corpus
+                    .iter()
+                    .map(|x| match x {
+                        Delivered::Event(e) => d.observe(e).len(),
+                        Delivered::Proxy(doc, t) => d.observe_document(doc, *t).len(),
+                    })
+                    .sum::<usize>();
+                (n, d)
+            },
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("compiled_observe_document", |b| {
+        b.iter_batched(
+            compiled_pack,
+            |mut d| {
+                let n = docs
+                    .iter()
+                    .map(|(doc, t)| d.observe_document(doc, *t).len())
+                    .sum::<usize>();
+                (n, d)
             },
             BatchSize::PerIteration,
         )
@@ -341,10 +417,17 @@ fn bench(c: &mut Criterion) {
     let mut g = c.benchmark_group("synthetic");
     g.sample_size(10);
     g.throughput(Throughput::Elements(events.len() as u64));
-    g.bench_function("observe", |b| {
+    g.bench_function("rsigma_observe", |b| {
         b.iter_batched(
-            || Rules::builtin().detector().expect("pack"),
-            |mut d| events.iter().map(|e| d.observe(e).len()).sum::<usize>(),
+            rsigma_pack,
+            |mut d| (events.iter().map(|e| d.observe(e).len()).sum::<usize>(), d),
+            BatchSize::PerIteration,
+        )
+    });
+    g.bench_function("compiled_observe", |b| {
+        b.iter_batched(
+            compiled_pack,
+            |mut d| (events.iter().map(|e| d.observe(e).len()).sum::<usize>(), d),
             BatchSize::PerIteration,
         )
     });

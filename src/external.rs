@@ -27,7 +27,7 @@ use std::time::Duration;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::detect::{ActionRequest, Alert, Detect, DetectorFault};
+use crate::detect::{ActionRequest, Alert, Delivered, Detect, DetectorFault};
 
 /// Protocol version sent in `hello`.
 pub const PROTOCOL: u32 = 1;
@@ -446,16 +446,19 @@ impl Detect for External {
         }
     }
 
-    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
-        self.observe_at(doc, t_ms, t_ms)
+    fn observe(&mut self, d: Delivered<'_>, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
+        self.observe_at(d, t_ms, t_ms)
     }
 
     fn observe_at(
         &mut self,
-        doc: &Value,
+        d: Delivered<'_>,
         t_ms: i64,
         now_ms: i64,
     ) -> Result<Vec<Alert>, DetectorFault> {
+        // The protocol carries Sigma documents: build one for a typed event.
+        let doc = d.document();
+        let doc: &Value = &doc;
         let msg = EventMsg {
             r#type: "event",
             seq: self.seq,

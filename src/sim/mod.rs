@@ -1067,10 +1067,9 @@ pub fn run_detected(
                     duplicate: false,
                 });
                 let now = e.now_ms;
-                let seen = world
-                    .detector
-                    .as_mut()
-                    .map(|det| det.observe_at(&p.doc, p.sent_ms, now));
+                let seen = world.detector.as_mut().map(|det| {
+                    det.observe_at(crate::detect::Delivered::Document(&p.doc), p.sent_ms, now)
+                });
                 world.feed(&mut e, seen)?;
             }
             Task::Tick => world.tick(&mut e)?,
@@ -1093,21 +1092,24 @@ pub fn run_detected(
                     duplicate: d.duplicate,
                 });
                 // The detector reads the real-time stream (EventLogFile
-                // rows are not mapped to Sigma documents yet).
+                // rows are not mapped to Sigma documents yet), as typed
+                // events: a detector that needs the Sigma document builds
+                // it.
                 if d.source == "realtime" && world.detector.is_some() {
-                    let doc = if d.skew_ms != 0 {
+                    let skewed;
+                    let ev = if d.skew_ms != 0 {
                         let mut ev = (*d.event).clone();
                         ev.t_ms += d.skew_ms;
                         ev.event_date = crate::sfdc::sf_datetime(ev.t_ms);
-                        crate::detect::document(&ev)
+                        skewed = ev;
+                        &skewed
                     } else {
-                        crate::detect::document(&d.event)
+                        &*d.event
                     };
                     let now = e.now_ms;
-                    let seen = world
-                        .detector
-                        .as_mut()
-                        .map(|det| det.observe_at(&doc, d.event.t_ms + d.skew_ms, now));
+                    let seen = world.detector.as_mut().map(|det| {
+                        det.observe_at(crate::detect::Delivered::Event(ev), ev.t_ms, now)
+                    });
                     world.feed(&mut e, seen)?;
                 }
             }

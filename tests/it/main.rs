@@ -2,6 +2,7 @@
 //! of one part of leakdrill; shared helpers live in `support`.
 
 mod api;
+mod backends;
 mod cli;
 mod detect;
 mod external;

@@ -1,12 +1,22 @@
 //! Detection under test: Sigma rules and correlations (the built-in pack in
-//! `rules/`, or `--rules DIR`) evaluated with rsigma over the telemetry as
-//! it is *delivered* — after chaos delays, drops and duplicates — with each
+//! `rules/`, or `--rules DIR`) evaluated over the telemetry as it is
+//! *delivered* — after chaos delays, drops and duplicates — with each
 //! event's own timestamp for correlation windows. Events are Sigma documents
 //! with Salesforce's Real-Time Event Monitoring field names and the
 //! logsource `product: salesforce`, `service: <object, lower case>`.
 //!
-//! Owns: rule loading, the event → document mapping, alerts. Must not: see
-//! ground truth (actors, injections) or change the org.
+//! rsigma parses and validates every pack. Evaluation has two backends:
+//! [`compiled`] (the default: predicates over typed events, incremental
+//! windows) and rsigma's `CorrelationEngine` (the fallback for packs using
+//! features the compiler does not support, and the oracle the compiled
+//! backend is tested against).
+//!
+//! Owns: rule loading, backend choice, the event → document mapping,
+//! alerts. Must not: see ground truth (actors, injections) or change the
+//! org.
+
+pub mod compiled;
+pub mod view;
 
 use std::path::Path;
 
@@ -18,55 +28,58 @@ use serde_json::{Map, Value, json};
 use crate::sfdc::Event;
 use crate::sfdc::telemetry::EventKind;
 
+pub use compiled::Unsupported;
+pub use view::Delivered;
+
 /// The built-in pack, compiled in (the files in `rules/`).
 pub const BUILTIN: &[(&str, &str)] = &[
     (
         "proxy_destination_country_change.yml",
-        include_str!("../rules/proxy_destination_country_change.yml"),
+        include_str!("../../rules/proxy_destination_country_change.yml"),
     ),
     (
         "proxy_dlp_sensitive_identifiers.yml",
-        include_str!("../rules/proxy_dlp_sensitive_identifiers.yml"),
+        include_str!("../../rules/proxy_dlp_sensitive_identifiers.yml"),
     ),
     (
         "proxy_integration_second_destination.yml",
-        include_str!("../rules/proxy_integration_second_destination.yml"),
+        include_str!("../../rules/proxy_integration_second_destination.yml"),
     ),
     (
         "sf_api_query_volume_per_user.yml",
-        include_str!("../rules/sf_api_query_volume_per_user.yml"),
+        include_str!("../../rules/sf_api_query_volume_per_user.yml"),
     ),
     (
         "sf_bulk_export_after_password_login.yml",
-        include_str!("../rules/sf_bulk_export_after_password_login.yml"),
+        include_str!("../../rules/sf_bulk_export_after_password_login.yml"),
     ),
     (
         "sf_failed_login_spray.yml",
-        include_str!("../rules/sf_failed_login_spray.yml"),
+        include_str!("../../rules/sf_failed_login_spray.yml"),
     ),
     (
         "sf_login_cli_user_agent.yml",
-        include_str!("../rules/sf_login_cli_user_agent.yml"),
+        include_str!("../../rules/sf_login_cli_user_agent.yml"),
     ),
     (
         "sf_login_new_source_ip_for_user.yml",
-        include_str!("../rules/sf_login_new_source_ip_for_user.yml"),
+        include_str!("../../rules/sf_login_new_source_ip_for_user.yml"),
     ),
     (
         "sf_report_export_pii_columns.yml",
-        include_str!("../rules/sf_report_export_pii_columns.yml"),
+        include_str!("../../rules/sf_report_export_pii_columns.yml"),
     ),
     (
         "sf_sandbox_refresh_without_masking.yml",
-        include_str!("../rules/sf_sandbox_refresh_without_masking.yml"),
+        include_str!("../../rules/sf_sandbox_refresh_without_masking.yml"),
     ),
     (
         "sf_session_used_from_second_ip.yml",
-        include_str!("../rules/sf_session_used_from_second_ip.yml"),
+        include_str!("../../rules/sf_session_used_from_second_ip.yml"),
     ),
     (
         "sf_view_all_data_assigned.yml",
-        include_str!("../rules/sf_view_all_data_assigned.yml"),
+        include_str!("../../rules/sf_view_all_data_assigned.yml"),
     ),
 ];
 
@@ -145,7 +158,18 @@ impl Rules {
     }
 
     /// Parses and compiles every file; the first bad file is the error.
+    /// Uses the compiled backend unless the pack needs a feature it does
+    /// not support (then rsigma; see [`Detector::backend`]).
     pub fn detector(&self) -> Result<Detector, RuleError> {
+        self.detector_with(Backend::Compiled)
+    }
+
+    /// [`Rules::detector`] with the backend chosen: `Rsigma` forces
+    /// rsigma's engine (the differential tests' oracle); `Compiled` is the
+    /// default, falling back to rsigma when it cannot compile the pack.
+    /// rsigma parses and validates the pack either way, so both accept and
+    /// reject the same files with the same errors.
+    pub fn detector_with(&self, backend: Backend) -> Result<Detector, RuleError> {
         // rsigma copies the first `rsigma.suppress` custom attribute it
         // meets into the engine-wide default unless one is set: pin the
         // default to "no suppression" so the attribute stays per rule.
@@ -155,6 +179,7 @@ impl Rules {
         });
         engine.set_logsource_extractor(Some(LogSourceExtractor::new()));
         let mut count = 0;
+        let mut colls = Vec::with_capacity(self.files.len());
         for (file, text) in &self.files {
             let coll = rsigma_parser::parse_sigma_yaml(text).map_err(|e| RuleError::Invalid {
                 file: file.clone(),
@@ -176,22 +201,63 @@ impl Rules {
                     message: e.to_string(),
                     hint: "check field modifiers, condition names and correlation rule references",
                 })?;
+            colls.push(coll);
         }
-        Ok(Detector { engine, count })
+        let (inner, fallback) = match backend {
+            Backend::Rsigma => (Inner::Rsigma(Box::new(engine)), None),
+            Backend::Compiled => match compiled::Compiled::new(&colls) {
+                Ok(c) => (Inner::Compiled(Box::new(c)), None),
+                Err(why) => (Inner::Rsigma(Box::new(engine)), Some(why)),
+            },
+        };
+        Ok(Detector {
+            inner,
+            count,
+            fallback,
+        })
     }
 }
 
-/// The compiled pack, with its correlation state.
+/// How a [`Detector`] evaluates rules.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Compiled predicates over typed events, incremental windows.
+    Compiled,
+    /// rsigma's `CorrelationEngine` over JSON documents.
+    Rsigma,
+}
+
+impl Backend {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Backend::Compiled => "compiled",
+            Backend::Rsigma => "rsigma",
+        }
+    }
+}
+
+enum Inner {
+    Compiled(Box<compiled::Compiled>),
+    Rsigma(Box<CorrelationEngine>),
+}
+
+/// The loaded pack, with its correlation state.
 pub struct Detector {
-    engine: CorrelationEngine,
+    inner: Inner,
     count: usize,
+    /// Why the compiled backend was not used (when it was asked for).
+    fallback: Option<Unsupported>,
 }
 
 impl std::fmt::Debug for Detector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Detector")
-            .field("rules", &self.count)
-            .finish()
+        let mut d = f.debug_struct("Detector");
+        d.field("rules", &self.count)
+            .field("backend", &self.backend().as_str());
+        if let Some(why) = &self.fallback {
+            d.field("fallback", &why.to_string());
+        }
+        d.finish()
     }
 }
 
@@ -216,56 +282,83 @@ impl Detector {
         self.count
     }
 
+    /// The backend evaluating the rules.
+    pub fn backend(&self) -> Backend {
+        match self.inner {
+            Inner::Compiled(_) => Backend::Compiled,
+            Inner::Rsigma(_) => Backend::Rsigma,
+        }
+    }
+
+    /// Why the compiled backend fell back to rsigma (`None`: it did not,
+    /// or rsigma was forced).
+    pub fn fallback_reason(&self) -> Option<&Unsupported> {
+        self.fallback.as_ref()
+    }
+
     /// Feeds one delivered event; returns the alerts it completes. Rules of
     /// level `informational` feed correlations and never alert.
     pub fn observe(&mut self, ev: &Event) -> Vec<Alert> {
-        self.observe_document(&document(ev), ev.t_ms)
+        self.observe_delivered(Delivered::Event(ev), ev.t_ms)
     }
 
     /// Feeds one Sigma document whose event happened at `t_ms` (ms since
     /// the epoch; correlation windows use it).
     pub fn observe_document(&mut self, doc: &Value, t_ms: i64) -> Vec<Alert> {
-        let event = JsonEvent::borrow(doc);
-        let result = self.engine.process_event_at(&event, t_ms.div_euclid(1000));
-        let mut out = Vec::new();
-        let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
-        for r in result.iter() {
-            let level = r.header.level.map_or("medium", |l| l.as_str());
-            if level == "informational" {
-                continue;
-            }
-            let group = r
-                .as_correlation()
-                .map(|c| c.group_key.clone())
-                .unwrap_or_default();
-            // Salesforce names first, then the egress proxy's.
-            let pick = |fields: &[&str]| {
-                fields.iter().find_map(|f| {
-                    group
-                        .iter()
-                        .find(|(k, _)| k == f)
-                        .map(|(_, v)| v.clone())
-                        .or_else(|| s(f))
-                })
-            };
-            out.push(Alert {
-                rule_id: r
-                    .header
-                    .rule_id
-                    .clone()
-                    .unwrap_or_else(|| r.header.rule_title.clone()),
-                title: r.header.rule_title.clone(),
-                level: level.to_owned(),
-                event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
-                user: pick(&["Username", "cs-username"]),
-                session_key: pick(&["SessionKey"]),
-                source_ip: pick(&["SourceIp", "c-ip"]),
-                app: pick(&["Application"]),
-                group,
-            });
-        }
-        out
+        self.observe_delivered(Delivered::Document(doc), t_ms)
     }
+
+    /// Feeds one delivered record whose event happened at `t_ms`.
+    pub fn observe_delivered(&mut self, d: Delivered<'_>, t_ms: i64) -> Vec<Alert> {
+        match &mut self.inner {
+            Inner::Compiled(c) => c.observe(d, t_ms),
+            Inner::Rsigma(engine) => rsigma_observe(engine, &d.document(), t_ms),
+        }
+    }
+}
+
+/// rsigma's evaluation of one document, mapped to alerts.
+fn rsigma_observe(engine: &mut CorrelationEngine, doc: &Value, t_ms: i64) -> Vec<Alert> {
+    let event = JsonEvent::borrow(doc);
+    let result = engine.process_event_at(&event, t_ms.div_euclid(1000));
+    let mut out = Vec::new();
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    for r in result.iter() {
+        let level = r.header.level.map_or("medium", |l| l.as_str());
+        if level == "informational" {
+            continue;
+        }
+        let group = r
+            .as_correlation()
+            .map(|c| c.group_key.clone())
+            .unwrap_or_default();
+        // Salesforce names first, then the egress proxy's.
+        let pick = |fields: &[&str]| {
+            fields.iter().find_map(|f| {
+                group
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| s(f))
+            })
+        };
+        out.push(Alert {
+            rule_id: r
+                .header
+                .rule_id
+                .clone()
+                .unwrap_or_else(|| r.header.rule_title.clone()),
+            title: r.header.rule_title.clone(),
+            level: level.to_owned(),
+            event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
+            user: pick(&["Username", "cs-username"]),
+            session_key: pick(&["SessionKey"]),
+            source_ip: pick(&["SourceIp", "c-ip"]),
+            app: pick(&["Application"]),
+            group,
+        });
+    }
+    out
 }
 
 /// Why a detector under test stopped answering; the run goes on without it
@@ -314,8 +407,8 @@ pub struct ActionRequest {
     pub after_ms: i64,
 }
 
-/// A detector under test as the simulator drives it: one delivered Sigma
-/// document at a time, in delivery order, in lock-step with the virtual
+/// A detector under test as the simulator drives it: one delivered record
+/// (a typed event, or a Sigma document) at a time, in delivery order, in lock-step with the virtual
 /// clock. The built-in Sigma [`Detector`] and external programs
 /// (`external::External`) implement it. Every method but `observe` has a
 /// default that does nothing, so a detector without ticks or actions (the
@@ -326,19 +419,20 @@ pub trait Detect {
         Ok(())
     }
 
-    /// Feeds one delivered document (event time `t_ms`, ms since the epoch);
-    /// returns the alerts it completes.
-    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault>;
+    /// Feeds one delivered record (event time `t_ms`, ms since the epoch);
+    /// returns the alerts it completes. A detector that needs the Sigma
+    /// document builds it ([`Delivered::document`]).
+    fn observe(&mut self, d: Delivered<'_>, t_ms: i64) -> Result<Vec<Alert>, DetectorFault>;
 
     /// [`Detect::observe`] also told the virtual clock `now_ms` (ms since
     /// the epoch) at delivery.
     fn observe_at(
         &mut self,
-        doc: &Value,
+        d: Delivered<'_>,
         t_ms: i64,
         _now_ms: i64,
     ) -> Result<Vec<Alert>, DetectorFault> {
-        self.observe(doc, t_ms)
+        self.observe(d, t_ms)
     }
 
     /// Virtual-clock tick period (ms), `None`: no ticks (no tick tasks are
@@ -359,8 +453,8 @@ pub trait Detect {
 }
 
 impl Detect for Detector {
-    fn observe(&mut self, doc: &Value, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
-        Ok(self.observe_document(doc, t_ms))
+    fn observe(&mut self, d: Delivered<'_>, t_ms: i64) -> Result<Vec<Alert>, DetectorFault> {
+        Ok(self.observe_delivered(d, t_ms))
     }
 }
 
