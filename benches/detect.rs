@@ -44,6 +44,10 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `leakdrill` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leakdrill::detect::{
     Alert, Backend, Delivered as Record, Detect, Detector, DetectorFault, Rules,
 };

@@ -3,6 +3,10 @@
 //! whole `org generate` pipeline on all cores into a temp directory.
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `leakdrill` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leakdrill::generate::{generate, write_csv_row};
 use leakdrill::pii::Plan;
 use leakdrill::seed::Seed;

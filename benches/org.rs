@@ -6,6 +6,10 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+
+/// The allocator the `leakdrill` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leakdrill::seed::Seed;
 use leakdrill::sfdc::{Method, Options, OrgState, Request};
 

@@ -8,6 +8,10 @@
 use std::sync::Arc;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+/// The allocator the `leakdrill` binary uses (src/main.rs).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use leakdrill::sim::{Limits, run};
 
 const EXTRA: &str = r#"
