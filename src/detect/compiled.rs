@@ -1186,8 +1186,7 @@ fn count_key(fields: &[FieldRef], view: &View<'_>) -> Option<String> {
     Some(parts.join("\u{1f}"))
 }
 
-/// An alert naming the record's entities (the group's first, then the
-/// record's; Salesforce names first, then the egress proxy's).
+/// An alert naming the record's entities ([`Alert::naming`]).
 fn alert(
     rule_id: &str,
     title: &str,
@@ -1195,24 +1194,5 @@ fn alert(
     group: Vec<(String, String)>,
     view: &View<'_>,
 ) -> Alert {
-    let pick = |fields: &[&str]| {
-        fields.iter().find_map(|f| {
-            group
-                .iter()
-                .find(|(k, _)| k == f)
-                .map(|(_, v)| v.clone())
-                .or_else(|| view.str_field(f))
-        })
-    };
-    Alert {
-        rule_id: rule_id.to_owned(),
-        title: title.to_owned(),
-        level: level.to_owned(),
-        event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
-        user: pick(&["Username", "cs-username"]),
-        session_key: pick(&["SessionKey"]),
-        source_ip: pick(&["SourceIp", "c-ip"]),
-        app: pick(&["Application"]),
-        group,
-    }
+    Alert::naming(rule_id, title, level, group, |f| view.str_field(f))
 }

@@ -277,6 +277,40 @@ pub struct Alert {
     pub group: Vec<(String, String)>,
 }
 
+impl Alert {
+    /// An alert naming the record's entities: each from the correlation
+    /// group first, then from the record (`field`); Salesforce names first,
+    /// then the egress proxy's. Both backends build their alerts here.
+    pub(crate) fn naming(
+        rule_id: &str,
+        title: &str,
+        level: &str,
+        group: Vec<(String, String)>,
+        field: impl Fn(&str) -> Option<String>,
+    ) -> Alert {
+        let pick = |fields: &[&str]| {
+            fields.iter().find_map(|f| {
+                group
+                    .iter()
+                    .find(|(k, _)| k == f)
+                    .map(|(_, v)| v.clone())
+                    .or_else(|| field(f))
+            })
+        };
+        Alert {
+            rule_id: rule_id.to_owned(),
+            title: title.to_owned(),
+            level: level.to_owned(),
+            event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
+            user: pick(&["Username", "cs-username"]),
+            session_key: pick(&["SessionKey"]),
+            source_ip: pick(&["SourceIp", "c-ip"]),
+            app: pick(&["Application"]),
+            group,
+        }
+    }
+}
+
 impl Detector {
     pub fn rule_count(&self) -> usize {
         self.count
@@ -332,31 +366,14 @@ fn rsigma_observe(engine: &mut CorrelationEngine, doc: &Value, t_ms: i64) -> Vec
             .as_correlation()
             .map(|c| c.group_key.clone())
             .unwrap_or_default();
-        // Salesforce names first, then the egress proxy's.
-        let pick = |fields: &[&str]| {
-            fields.iter().find_map(|f| {
-                group
-                    .iter()
-                    .find(|(k, _)| k == f)
-                    .map(|(_, v)| v.clone())
-                    .or_else(|| s(f))
-            })
-        };
-        out.push(Alert {
-            rule_id: r
-                .header
-                .rule_id
-                .clone()
-                .unwrap_or_else(|| r.header.rule_title.clone()),
-            title: r.header.rule_title.clone(),
-            level: level.to_owned(),
-            event_id: pick(&["EventIdentifier", "x-request-id"]).unwrap_or_default(),
-            user: pick(&["Username", "cs-username"]),
-            session_key: pick(&["SessionKey"]),
-            source_ip: pick(&["SourceIp", "c-ip"]),
-            app: pick(&["Application"]),
+        let rule_id = r.header.rule_id.as_deref().unwrap_or(&r.header.rule_title);
+        out.push(Alert::naming(
+            rule_id,
+            &r.header.rule_title,
+            level,
             group,
-        });
+            s,
+        ));
     }
     out
 }
