@@ -40,7 +40,6 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
@@ -125,28 +124,14 @@ enum Delivered {
 }
 
 /// Every catalogue scenario's delivered documents, scenario by scenario
-/// (file name order), in delivery order.
+/// (path order), in delivery order.
 fn scenario_corpus() -> Vec<(Value, i64)> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files = Vec::new();
-    for dir in std::fs::read_dir(&root).expect("scenarios/") {
-        let dir = dir.expect("entry").path();
-        if dir.is_dir() {
-            for f in std::fs::read_dir(&dir).expect("scenario dir") {
-                let f = f.expect("entry").path();
-                if f.extension().is_some_and(|x| x == "yaml") {
-                    files.push(f);
-                }
-            }
-        }
-    }
-    files.sort();
-    assert!(!files.is_empty(), "no catalogue scenarios");
+    // The catalogue as the binary embeds it, in path order.
+    let cases = leakdrill::suite::plan_builtin(1).expect("catalogue").cases;
+    assert!(!cases.is_empty(), "no catalogue scenarios");
     let mut all = Vec::new();
-    for f in files {
-        let sc = Arc::new(
-            leakdrill::scenario::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())),
-        );
+    for case in cases {
+        let sc = case.scenario;
         let docs = Arc::new(Mutex::new(Vec::new()));
         let rec = Recorder {
             inner: rsigma_pack(),

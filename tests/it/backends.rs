@@ -4,9 +4,6 @@
 //! exercising every supported modifier, and a pack the compiler cannot
 //! evaluate falls back to rsigma and still alerts.
 
-use std::path::{Path, PathBuf};
-use std::sync::Arc;
-
 use leakdrill::detect::{Alert, Backend, Delivered, Detector, Rules};
 use leakdrill::seed::Seed;
 use leakdrill::sfdc::telemetry::{Event, EventKind};
@@ -16,25 +13,6 @@ use proptest::strategy::ValueTree;
 use serde_json::Value;
 
 use crate::support::run_scored;
-
-/// `scenarios/*/*.yaml`, in path order.
-fn catalogue() -> Vec<PathBuf> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
-    let mut files = Vec::new();
-    for dir in std::fs::read_dir(&root).expect("scenarios/") {
-        let dir = dir.expect("entry").path();
-        if dir.is_dir() {
-            for f in std::fs::read_dir(&dir).expect("scenario dir") {
-                let f = f.expect("entry").path();
-                if f.extension().is_some_and(|x| x == "yaml") {
-                    files.push(f);
-                }
-            }
-        }
-    }
-    files.sort();
-    files
-}
 
 fn report(
     sc: &leakdrill::scenario::Scenario,
@@ -57,13 +35,13 @@ fn report(
 
 #[test]
 fn every_catalogue_scenario_runs_identically_on_both_backends() {
-    let files = catalogue();
-    assert!(files.len() >= 20, "the catalogue is there");
+    // The catalogue as the binary embeds it (`suite` tests hold it equal
+    // to `scenarios/`), in path order.
+    let cases = leakdrill::suite::plan_builtin(1).expect("catalogue").cases;
+    assert!(cases.len() >= 20, "the catalogue is there");
     let mut alerts = 0;
-    for f in files {
-        let sc = Arc::new(
-            leakdrill::scenario::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display())),
-        );
+    for case in cases {
+        let sc = case.scenario;
         let compiled = Rules::builtin().detector().expect("pack");
         assert_eq!(compiled.backend(), Backend::Compiled, "{compiled:?}");
         let oracle = Rules::builtin()
@@ -72,7 +50,7 @@ fn every_catalogue_scenario_runs_identically_on_both_backends() {
         assert_eq!(oracle.backend(), Backend::Rsigma);
         let (s1, v1) = run_scored(&sc, Some(compiled));
         let (s2, v2) = run_scored(&sc, Some(oracle));
-        let name = f.display();
+        let name = &case.path;
         assert_eq!(
             serde_json::to_value(&s1.alerts).expect("json"),
             serde_json::to_value(&s2.alerts).expect("json"),
