@@ -733,10 +733,13 @@ async fn api(
     let now_ms = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as i64);
-    let (mut resp, event, page) = app.org.write().await.handle_split(now_ms, &request);
-    if let Some(page) = page {
-        page.render(&app.org.read().await.store, &mut resp.body);
-    }
+    // Queries run with shared access, in parallel; anything else (or a
+    // query `handle_shared` declines) takes the org exclusively.
+    let shared = app.org.read().await.handle_shared(now_ms, &request);
+    let (resp, event) = match shared {
+        Some(done) => done,
+        None => app.org.write().await.handle_exclusive(now_ms, &request),
+    };
     app.telemetry.push(event);
     to_http(resp)
 }

@@ -85,6 +85,9 @@ impl Id {
             bytes,
         }
     }
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.bytes[..self.len as usize]
+    }
     pub fn as_str(&self) -> &str {
         // Built from a `&str` prefix cut on a char boundary.
         std::str::from_utf8(&self.bytes[..self.len as usize]).unwrap_or_default()

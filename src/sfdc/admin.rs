@@ -143,7 +143,7 @@ impl OrgState {
                 self.auth
                     .sessions
                     .iter()
-                    .filter(|s| !s.ended && now_ms - s.last_used_ms <= timeout)
+                    .filter(|s| !s.ended && now_ms - s.last_used_ms.get() <= timeout)
                     .map(|s| {
                         vec![
                             s.id.clone(),
@@ -154,7 +154,7 @@ impl OrgState {
                             s.source_ip.to_string(),
                             self.opts.session_seconds_valid.to_string(),
                             sf_datetime(s.created_ms),
-                            sf_datetime(s.last_used_ms),
+                            sf_datetime(s.last_used_ms.get()),
                             "false".into(),
                             String::new(),
                         ]
@@ -223,7 +223,7 @@ impl OrgState {
                         sf_datetime(g.created_ms),
                         sessions
                             .iter()
-                            .map(|s| s.last_used_ms)
+                            .map(|s| s.last_used_ms.get())
                             .max()
                             .map(sf_datetime)
                             .unwrap_or_default(),

@@ -70,12 +70,41 @@ pub struct Session {
     pub scopes: BTreeSet<String>,
     pub kind: LoginKind,
     pub created_ms: i64,
-    pub last_used_ms: i64,
+    pub last_used_ms: LastUse,
     pub source_ip: Ipv4Addr,
     pub session_key: String,
     pub login_key: String,
     pub grant: Option<usize>,
     pub ended: bool,
+}
+
+/// A session's last use in ms: advanced by queries that run with shared
+/// access to the org ([`OrgState::handle_shared`]).
+#[derive(Debug, Default)]
+pub struct LastUse(std::sync::atomic::AtomicI64);
+
+impl LastUse {
+    pub fn new(ms: i64) -> LastUse {
+        LastUse(std::sync::atomic::AtomicI64::new(ms))
+    }
+    pub fn get(&self) -> i64 {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
+    pub fn set(&self, ms: i64) {
+        self.0.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+impl Clone for LastUse {
+    fn clone(&self) -> LastUse {
+        LastUse::new(self.get())
+    }
+}
+
+impl PartialEq for LastUse {
+    fn eq(&self, other: &LastUse) -> bool {
+        self.get() == other.get()
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -94,12 +123,27 @@ pub struct Grant {
 /// before any run, so they count as fresh until first used.
 const STANDING_GRANT_MS: i64 = 1_735_689_600_000;
 
+/// See `Auth::by_token`. A `BTreeMap` here cost O(log n) comparisons of
+/// 110-character tokens sharing their first 20 per login and per call.
+#[allow(clippy::disallowed_types)]
+type TokenIndex = std::collections::HashMap<
+    String,
+    usize,
+    std::hash::BuildHasherDefault<std::collections::hash_map::DefaultHasher>,
+>;
+
 #[derive(Debug, Clone)]
 pub struct Auth {
     pub users: Vec<UserAuth>,
     pub apps: Vec<AppAuth>,
     pub sessions: Vec<Session>,
-    by_token: BTreeMap<String, usize>,
+    /// Access token → session: only looked up, never iterated (so no order
+    /// reaches output), with fixed hash keys (no OS entropy).
+    by_token: TokenIndex,
+    /// Sessions before this index are ended, and evicted ones forgotten
+    /// (token no longer indexed), so memory stays bounded however many
+    /// logins a long-running server sees.
+    evicted_upto: usize,
     pub grants: Vec<Grant>,
     by_refresh: BTreeMap<String, usize>,
     /// IP ranges blocked by a response action.
@@ -144,7 +188,8 @@ impl Auth {
             users,
             apps,
             sessions: Vec::new(),
-            by_token: BTreeMap::new(),
+            by_token: TokenIndex::default(),
+            evicted_upto: 0,
             grants: Vec::new(),
             by_refresh: BTreeMap::new(),
             blocked_ranges: Vec::new(),
@@ -231,25 +276,37 @@ impl Auth {
             scopes,
             kind,
             created_ms: now_ms,
-            last_used_ms: now_ms,
+            last_used_ms: LastUse::new(now_ms),
             source_ip: ip,
             session_key: base62(mix(h ^ 2), 16),
             login_key,
             grant,
             ended: false,
         });
-        // Eviction is checked every 1,024 logins, so logging in stays O(1).
-        if self.sessions.len().is_multiple_of(1024) {
-            let mut live = self.sessions.iter().filter(|s| !s.ended).count();
-            for s in self.sessions.iter_mut() {
-                if live <= MAX_SESSIONS {
-                    break;
-                }
+        // Eviction is checked every 1,024 logins, so logging in stays O(1)
+        // amortised. The oldest sessions past the limit end and are
+        // forgotten: their tokens fail as any unknown token does.
+        // Past the limit, eviction goes down to `EVICT_TO`, so the next
+        // checks need not count until that slack is used up.
+        const EVICT_TO: usize = MAX_SESSIONS - 16 * 1024;
+        let from = self.evicted_upto;
+        if self.sessions.len().is_multiple_of(1024) && self.sessions.len() - from > MAX_SESSIONS {
+            let mut live = self.sessions[from..].iter().filter(|s| !s.ended).count();
+            let mut upto = from;
+            let target = if live > MAX_SESSIONS { EVICT_TO } else { live };
+            // Ended sessions at the front are forgotten too.
+            while upto < self.sessions.len() && (live > target || self.sessions[upto].ended) {
+                let s = &mut self.sessions[upto];
                 if !s.ended {
                     s.ended = true;
                     live -= 1;
                 }
+                self.by_token.remove(&s.token);
+                s.token = String::new();
+                s.scopes = BTreeSet::new();
+                upto += 1;
             }
+            self.evicted_upto = upto;
         }
         self.users[user].last_login_ms = Some(now_ms);
         idx
@@ -291,6 +348,11 @@ impl Auth {
         let e = std::sync::Arc::new(org.effective(&u));
         self.eff_cache[user] = Some(e.clone());
         e
+    }
+
+    /// The user's effective permissions if already computed.
+    pub fn cached_effective(&self, user: usize) -> Option<std::sync::Arc<Effective>> {
+        self.eff_cache.get(user)?.clone()
     }
 }
 
@@ -413,13 +475,40 @@ impl OrgState {
     }
 
     /// Checks the bearer token of an API call. On success the event carries
-    /// the caller's identity.
+    /// the caller's identity and the session counts as used now.
     pub fn authenticate(
         &mut self,
         now_ms: i64,
         req: &Request,
         ev: &mut Event,
     ) -> Result<usize, Denied> {
+        let si = self.check_session(now_ms, req, ev)?;
+        self.auth.sessions[si].last_used_ms.set(now_ms);
+        let eff = self.auth.effective(&self.org, self.auth.sessions[si].user);
+        if !eff.has(SystemPermission::ApiEnabled) {
+            return Err(Denied::ApiDisabled);
+        }
+        Ok(si)
+    }
+
+    /// [`OrgState::authenticate`] with shared access: the session and the
+    /// user's permissions (already computed) when the call may proceed,
+    /// `None` when it is refused or the permissions are not computed yet.
+    /// Changes nothing: the caller marks the session used once it commits.
+    pub(super) fn authenticate_shared(
+        &self,
+        now_ms: i64,
+        req: &Request,
+        ev: &mut Event,
+    ) -> Option<(usize, std::sync::Arc<Effective>)> {
+        let si = self.check_session(now_ms, req, ev).ok()?;
+        let eff = self.auth.cached_effective(self.auth.sessions[si].user)?;
+        eff.has(SystemPermission::ApiEnabled).then_some((si, eff))
+    }
+
+    /// The session a call's bearer token names, if it is live, allowed and
+    /// scoped for the API.
+    fn check_session(&self, now_ms: i64, req: &Request, ev: &mut Event) -> Result<usize, Denied> {
         let token = req
             .header("authorization")
             .and_then(|h| {
@@ -439,7 +528,8 @@ impl OrgState {
         self.fill_identity(ev, si);
         let s = &self.auth.sessions[si];
         let user = s.user;
-        let expired = now_ms - s.last_used_ms > (self.opts.session_seconds_valid as i64) * 1000;
+        let expired =
+            now_ms - s.last_used_ms.get() > (self.opts.session_seconds_valid as i64) * 1000;
         let ua = &self.auth.users[user];
         let app_blocked = s.app.is_some_and(|a| self.auth.apps[a].blocked);
         let ip_blocked = self
@@ -461,11 +551,6 @@ impl OrgState {
             || s.scopes.contains("full");
         if !api_scope {
             return Err(Denied::Session(SESSION_WRONG_TYPE));
-        }
-        self.auth.sessions[si].last_used_ms = now_ms;
-        let eff = self.auth.effective(&self.org, user);
-        if !eff.has(SystemPermission::ApiEnabled) {
-            return Err(Denied::ApiDisabled);
         }
         Ok(si)
     }
@@ -506,24 +591,50 @@ impl OrgState {
         let s = &self.auth.sessions[si];
         let instance = self.instance_url(req);
         let login_base = req.base_url.trim_end_matches('/');
-        let mut body = json!({
-            "access_token": s.token,
-            "signature": base64::engine::general_purpose::STANDARD.encode(mix(s.created_ms as u64 ^ 0x5167).to_be_bytes()),
-            "scope": s.scopes.iter().cloned().collect::<Vec<_>>().join(" "),
-            "instance_url": instance,
-            "id": format!("{login_base}/id/{}/{}", self.org_id, self.user_id(s.user)),
-            "token_type": "Bearer",
-            "issued_at": now_ms.to_string(),
-        });
-        if let Some(r) = refresh {
-            body["refresh_token"] = Value::String(r.to_owned());
+        /// The token response, keys in the order Salesforce's (and
+        /// serde_json's map) writes them.
+        #[derive(serde::Serialize)]
+        struct Body<'a> {
+            access_token: &'a str,
+            id: String,
+            instance_url: String,
+            issued_at: String,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            refresh_token: Option<&'a str>,
+            scope: String,
+            signature: String,
+            token_type: &'static str,
         }
-        Response::json(200, &body)
+        let body = Body {
+            access_token: &s.token,
+            id: format!("{login_base}/id/{}/{}", self.org_id, self.user_id(s.user)),
+            instance_url: instance,
+            issued_at: now_ms.to_string(),
+            refresh_token: refresh,
+            scope: s
+                .scopes
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+            signature: base64::engine::general_purpose::STANDARD
+                .encode(mix(s.created_ms as u64 ^ 0x5167).to_be_bytes()),
+            token_type: "Bearer",
+        };
+        Response::json_bytes(200, serde_json::to_vec(&body).unwrap_or_default())
     }
 
     /// `POST /services/oauth2/token`.
     pub fn oauth_token(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
-        let grant = req.form("grant_type").unwrap_or_default();
+        // The form body, decoded once (the first occurrence of a name wins).
+        let fields: Vec<_> = form_urlencoded::parse(&req.body).collect();
+        let form = |name: &str| {
+            fields
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        let grant = form("grant_type").unwrap_or_default();
         let kind = match grant.as_str() {
             "password" => LoginKind::OAuthPassword,
             "refresh_token" => LoginKind::OAuthRefresh,
@@ -542,7 +653,7 @@ impl OrgState {
             }
         };
         // Client authentication: body parameters or HTTP Basic.
-        let (mut cid, mut csecret) = (req.form("client_id"), req.form("client_secret"));
+        let (mut cid, mut csecret) = (form("client_id"), form("client_secret"));
         if let Some(basic) = req.header("authorization").and_then(|h| {
             h.strip_prefix("Basic ")
                 .or_else(|| h.strip_prefix("basic "))
@@ -573,8 +684,8 @@ impl OrgState {
         let scopes: BTreeSet<String> = self.org.connected_apps[app].scopes.clone();
         match kind {
             LoginKind::OAuthPassword => {
-                let username = req.form("username").unwrap_or_default();
-                let password = req.form("password").unwrap_or_default();
+                let username = form("username").unwrap_or_default();
+                let password = form("password").unwrap_or_default();
                 let Some(u) = self.find_user(&username) else {
                     self.login_event(ev, kind, None, "Invalid Password");
                     return oauth_error("invalid_grant", "authentication failure");
@@ -593,7 +704,7 @@ impl OrgState {
                 self.token_response(req, si, None, now_ms)
             }
             LoginKind::OAuthRefresh => {
-                let token = req.form("refresh_token").unwrap_or_default();
+                let token = form("refresh_token").unwrap_or_default();
                 let Some(g) = self
                     .auth
                     .by_refresh
@@ -1047,6 +1158,42 @@ pub fn verify_jwt(assertion: &str) -> Option<serde_json::Map<String, Value>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn evicted_sessions_end_and_are_forgotten() {
+        let org = crate::fixture::resolve("fintech-wealth").expect("fixture");
+        let mut auth = Auth::new(&org, Seed(1), "00D000000000001AAA");
+        let login = |auth: &mut Auth| {
+            auth.new_session(
+                0,
+                None,
+                BTreeSet::new(),
+                LoginKind::SoapPartner,
+                0,
+                Ipv4Addr::LOCALHOST,
+                None,
+            )
+        };
+        let first = login(&mut auth);
+        let first_token = auth.sessions[first].token.clone();
+        assert_eq!(auth.session_by_token(&first_token), Some(first));
+        for _ in 0..MAX_SESSIONS + 3 * 1024 {
+            login(&mut auth);
+        }
+        let live = auth.sessions.iter().filter(|s| !s.ended).count();
+        assert!(live <= MAX_SESSIONS + 1024, "{live} live sessions");
+        assert!(auth.sessions[first].ended);
+        assert_eq!(
+            auth.session_by_token(&first_token),
+            None,
+            "evicted: forgotten"
+        );
+        assert!(auth.by_token.len() <= MAX_SESSIONS + 1024, "index bounded");
+        let last = auth.sessions.len() - 1;
+        let last_token = auth.sessions[last].token.clone();
+        assert_eq!(auth.session_by_token(&last_token), Some(last));
+        assert!(!auth.sessions[last].ended);
+    }
 
     #[test]
     fn jwt_verification_refuses_forgeries() {

@@ -8,7 +8,8 @@
 //! names and the real permissions.
 //!
 //! Owns: the fan-out and ELF rendering. Must not: create events (only
-//! `handle` does) or keep more than [`MAX_STORED_EVENTS`].
+//! `handle` does) or keep more than [`MAX_STORED_EVENTS`] events or
+//! [`MAX_STORED_RECORD_IDS`] record Ids.
 
 use serde_json::json;
 
@@ -22,6 +23,36 @@ use crate::sfid;
 
 /// Events retained for the storage objects and ELF (oldest dropped first).
 pub const MAX_STORED_EVENTS: usize = 500_000;
+/// Record Ids retained across those events (19 bytes each: ~190 MB), so a
+/// server answering 200-record pages for hours stays bounded in memory
+/// (500,000 such events would hold ~1.9 GB).
+pub const MAX_STORED_RECORD_IDS: usize = 10_000_000;
+
+/// The stored events, oldest first, and how many record Ids they hold.
+#[derive(Debug, Default)]
+pub struct EventRing {
+    events: std::collections::VecDeque<std::sync::Arc<Event>>,
+    record_ids: usize,
+}
+
+impl EventRing {
+    /// Keeps `ev`, dropping the oldest events past either limit.
+    fn push(&mut self, ev: std::sync::Arc<Event>) {
+        self.record_ids += ev.records.len();
+        self.events.push_back(ev);
+        while self.events.len() > MAX_STORED_EVENTS
+            || (self.record_ids > MAX_STORED_RECORD_IDS && self.events.len() > 1)
+        {
+            if let Some(old) = self.events.pop_front() {
+                self.record_ids -= old.records.len();
+            }
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &std::sync::Arc<Event>> {
+        self.events.iter()
+    }
+}
 const HOUR_MS: i64 = 3_600_000;
 
 pub fn schemas() -> Vec<TableSchema> {
@@ -543,12 +574,9 @@ impl OrgState {
     /// Records the event for the storage objects and ELF.
     /// Keeps the event for the Event Monitoring objects and returns the
     /// shared copy the caller hands on (one allocation per event).
-    pub(super) fn store_event(&mut self, ev: Event) -> std::sync::Arc<Event> {
-        if self.events.len() >= MAX_STORED_EVENTS {
-            self.events.pop_front();
-        }
+    pub(super) fn store_event(&self, ev: Event) -> std::sync::Arc<Event> {
         let ev = std::sync::Arc::new(ev);
-        self.events.push_back(ev.clone());
+        super::lock(&self.events).push(ev.clone());
         ev
     }
 
@@ -573,7 +601,7 @@ impl OrgState {
     fn elf_files(&self, now_ms: i64) -> Vec<ElfFile> {
         let mut seen: std::collections::BTreeSet<(&'static str, i64)> =
             std::collections::BTreeSet::new();
-        for e in &self.events {
+        for e in super::lock(&self.events).iter() {
             if let Some(t) = elf_type(e) {
                 seen.insert((t, e.t_ms.div_euclid(HOUR_MS) * HOUR_MS));
             }
@@ -618,7 +646,7 @@ impl OrgState {
     fn build_elf_csv(&self, f: &ElfFile) -> Vec<u8> {
         let mut out = Vec::new();
         write_csv_row(&mut out, columns(f.event_type).iter().map(|c| c.as_bytes()));
-        for e in self.events.iter().filter(|e| {
+        for e in super::lock(&self.events).iter().filter(|e| {
             elf_type(e) == Some(f.event_type) && e.t_ms.div_euclid(HOUR_MS) * HOUR_MS == f.hour_ms
         }) {
             let row = elf_row(f.event_type, e);
@@ -650,7 +678,8 @@ impl OrgState {
             return self.refresh_admin(kind, now_ms);
         }
         let mut rows: Vec<Vec<String>> = Vec::new();
-        let of_kind = |want: EventKind| self.events.iter().filter(move |e| e.kind == want);
+        let events = super::lock(&self.events);
+        let of_kind = |want: EventKind| events.iter().filter(move |e| e.kind == want);
         let base = |e: &Event| -> Vec<String> {
             vec![
                 sf_datetime(e.t_ms),
@@ -830,6 +859,8 @@ impl OrgState {
                 }
             }
             TableKind::EventLogFile => {
+                // `elf_files` and `elf_csv` lock the ring themselves.
+                drop(events);
                 for f in self.elf_files(now_ms) {
                     let id = self.elf_id(&f);
                     let len = self.elf_csv(&f).len();

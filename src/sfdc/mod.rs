@@ -21,7 +21,8 @@ pub mod telemetry;
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use serde_json::{Value, json};
 
@@ -259,19 +260,18 @@ pub struct OrgState {
     pub org_id: String,
     pub store: store::Store,
     pub auth: auth::Auth,
-    cursors: BTreeMap<String, query::Cursor>,
-    cursor_seq: u64,
-    pub api_requests_used: u64,
-    event_seq: u64,
+    // What every request updates sits behind its own small lock or in an
+    // atomic, so queries run with shared access ([`OrgState::handle_shared`]).
+    cursors: Mutex<BTreeMap<String, query::Cursor>>,
+    cursor_seq: AtomicU64,
+    api_requests_used: AtomicU64,
+    event_seq: AtomicU64,
     /// Time of the request being handled (for setup-object rows).
     now_ms: i64,
     jobs: Vec<bulk::Job>,
     job_seq: u64,
     /// Telemetry kept for the Event Monitoring objects and EventLogFile.
-    events: std::collections::VecDeque<Arc<Event>>,
-    /// Records of the response being built, written by the caller of
-    /// [`OrgState::handle_split`] (see [`query::Page`]).
-    pending_page: Option<query::Page>,
+    events: Mutex<eventlog::EventRing>,
     elf_cache: eventlog::ElfCache,
     /// One tabular report per data object (see `reports`).
     pub reports: Vec<reports::Report>,
@@ -288,7 +288,12 @@ impl OrgState {
         let plan = Plan::new(&org, subjects, seed)?;
         let store = store::Store::build(&plan);
         let org_id = crate::sfid::org_id(&org.fixture);
-        let auth = auth::Auth::new(&org, seed, &org_id);
+        let mut auth = auth::Auth::new(&org, seed, &org_id);
+        // Computed up front (and again after a permission change, on the
+        // next exclusive call) so queries find them with shared access.
+        for user in 0..org.users.len() {
+            auth.effective(&org, user);
+        }
         Ok(OrgState {
             org: org.clone(),
             seed,
@@ -296,45 +301,37 @@ impl OrgState {
             org_id,
             store,
             auth,
-            cursors: BTreeMap::new(),
-            cursor_seq: 0,
-            api_requests_used: 0,
-            event_seq: 0,
+            cursors: Mutex::new(BTreeMap::new()),
+            cursor_seq: AtomicU64::new(0),
+            api_requests_used: AtomicU64::new(0),
+            event_seq: AtomicU64::new(0),
             now_ms: 0,
             jobs: Vec::new(),
             job_seq: 0,
-            events: std::collections::VecDeque::new(),
-            pending_page: None,
+            events: Mutex::new(eventlog::EventRing::default()),
             elf_cache: Default::default(),
             reports: reports::build(&org, seed),
         })
     }
 
     /// Handles one request at virtual time `now_ms` (ms since the Unix epoch).
-    /// Every request yields exactly one telemetry event.
+    /// Every request yields exactly one telemetry event. Queries go through
+    /// [`OrgState::handle_shared`], everything else (and any query it
+    /// declines) through [`OrgState::handle_exclusive`]; both give the same
+    /// bytes (a test holds them equal).
     pub fn handle(&mut self, now_ms: i64, req: &Request) -> (Response, Arc<Event>) {
-        let (mut resp, ev, page) = self.handle_split(now_ms, req);
-        if let Some(page) = page {
-            page.render(&self.store, &mut resp.body);
+        match self.handle_shared(now_ms, req) {
+            Some(done) => done,
+            None => self.handle_exclusive(now_ms, req),
         }
-        (resp, ev)
     }
 
-    /// [`OrgState::handle`] in two halves for a concurrent server: every
-    /// state change happens here (under an exclusive lock); the returned
-    /// page, if any, only reads the store and completes `resp.body` via
-    /// [`query::Page::render`] (under a shared lock, in parallel with other
-    /// renders).
-    pub fn handle_split(
-        &mut self,
-        now_ms: i64,
-        req: &Request,
-    ) -> (Response, Arc<Event>, Option<query::Page>) {
-        self.pending_page = None;
-        self.event_seq += 1;
+    /// Handles any request with exclusive access to the org.
+    pub fn handle_exclusive(&mut self, now_ms: i64, req: &Request) -> (Response, Arc<Event>) {
+        let seq = self.next_event_seq();
         self.now_ms = now_ms;
-        let mut ev = Event::new(self.event_seq, now_ms, req, &self.org_id, self.seed);
-        let mut resp = if req.body.len() > MAX_BODY_BYTES {
+        let mut ev = Event::new(seq, now_ms, req, &self.org_id, self.seed);
+        let resp = if req.body.len() > MAX_BODY_BYTES {
             Response::error(
                 413,
                 "REQUEST_LIMIT_EXCEEDED",
@@ -343,6 +340,44 @@ impl OrgState {
         } else {
             self.route(now_ms, req, &mut ev)
         };
+        self.finish(req, resp, ev)
+    }
+
+    /// Handles a query (`GET …/query` or `…/queryAll`, a first page or a
+    /// locator) with shared access, so a concurrent server runs queries in
+    /// parallel: the counters, cursors and event ring it updates are atomics
+    /// or sit behind their own small locks. Returns `None`, having changed
+    /// nothing, for any other request and for any query it would answer
+    /// with an error, a count, or rows of a generated table (setup and
+    /// telemetry objects, rebuilt on read): those need
+    /// [`OrgState::handle_exclusive`].
+    pub fn handle_shared(&self, now_ms: i64, req: &Request) -> Option<(Response, Arc<Event>)> {
+        if req.method != Method::Get || req.body.len() > MAX_BODY_BYTES {
+            return None;
+        }
+        let path = req.path.trim_end_matches('/');
+        let mut segs = path.split('/').filter(|s| !s.is_empty());
+        let (Some("services"), Some("data"), Some(v), Some(kind)) =
+            (segs.next(), segs.next(), segs.next(), segs.next())
+        else {
+            return None;
+        };
+        let version = parse_version(v)?;
+        let all = match kind {
+            "query" => false,
+            "queryAll" => true,
+            _ => return None,
+        };
+        let locator = segs.next().map(pct_decode);
+        if segs.next().is_some() {
+            return None;
+        }
+        self.query_shared(now_ms, req, version, all, locator.as_deref())
+    }
+
+    /// Status, country, error code and request id of a finished request;
+    /// keeps the event.
+    fn finish(&self, req: &Request, mut resp: Response, mut ev: Event) -> (Response, Arc<Event>) {
         ev.status_code = resp.status;
         ev.country_iso = self
             .org
@@ -355,8 +390,16 @@ impl OrgState {
         }
         resp.headers
             .push(("sforce-request-id".into(), ev.request_identifier.clone()));
-        let ev = self.store_event(ev);
-        (resp, ev, self.pending_page.take())
+        (resp, self.store_event(ev))
+    }
+
+    fn next_event_seq(&self) -> u64 {
+        self.event_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// API calls counted today.
+    pub fn api_requests_used(&self) -> u64 {
+        self.api_requests_used.load(Ordering::Relaxed)
     }
 
     fn route(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
@@ -427,24 +470,30 @@ impl OrgState {
     }
 
     /// Counts a call against the daily allowance and stamps `Sforce-Limit-Info`.
-    fn count_api_call(&mut self, resp: &mut Response) {
-        self.api_requests_used += 1;
+    /// Under concurrency the check before a call and this count are not one
+    /// step, so a few calls may pass the allowance (Salesforce's own limit
+    /// is soft too); a serial run counts exactly.
+    fn count_api_call(&self, resp: &mut Response) {
+        let used = self.api_requests_used.fetch_add(1, Ordering::Relaxed) + 1;
         resp.headers.push((
             "sforce-limit-info".into(),
-            format!(
-                "api-usage={}/{}",
-                self.api_requests_used, self.opts.daily_api_requests
-            ),
+            format!("api-usage={used}/{}", self.opts.daily_api_requests),
         ));
     }
 
-    fn next_cursor_id(&mut self) -> String {
-        self.cursor_seq += 1;
+    fn next_cursor_id(&self) -> String {
+        let seq = self.cursor_seq.fetch_add(1, Ordering::Relaxed) + 1;
         let mut s = String::from("01g");
-        let id = crate::sfid::record_id(self.seed.fork("cursor"), "01g", self.cursor_seq);
+        let id = crate::sfid::record_id(self.seed.fork("cursor"), "01g", seq);
         s.push_str(&id[3..]);
         s
     }
+}
+
+/// Locks `m`, taking the data of a poisoned lock as it is (every update
+/// under these locks is a single push, insert or remove).
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// `v59.0` → 59, for the versions served.

@@ -30,7 +30,7 @@ impl OrgState {
             Ok(si) => si,
             Err(d) => return d.response(),
         };
-        if self.api_requests_used >= self.opts.daily_api_requests {
+        if self.api_requests_used() >= self.opts.daily_api_requests {
             let mut r = Response::error(
                 403,
                 "REQUEST_LIMIT_EXCEEDED",
@@ -230,28 +230,66 @@ impl OrgState {
                 &json!({"totalSize": ex.rows.len(), "done": true, "records": []}),
             );
         }
-        let batch = req
-            .header("sforce-query-options")
-            .and_then(|h| {
-                h.split(',')
-                    .find_map(|p| p.trim().strip_prefix("batchSize="))
-            })
-            .and_then(|n| n.trim().parse::<usize>().ok())
-            .map_or(DEFAULT_BATCH_SIZE, |n| n.clamp(200, DEFAULT_BATCH_SIZE));
-        let cursor = Cursor {
-            table: ex.table,
-            rows: ex.rows,
-            select: ex.select,
-            next: 0,
-            user,
-            version: v,
-            batch,
-        };
+        let cursor = cursor(ex, user, v, req);
         let id = self.next_cursor_id();
         self.page(id, cursor, ev)
     }
 
-    fn page(&mut self, id: String, mut c: Cursor, ev: &mut Event) -> Response {
+    /// The shared-access half of [`OrgState::handle_shared`]: a query's
+    /// first page or a locator's next one, when it succeeds on a data
+    /// table. Everything that can decline comes before the first change.
+    pub(super) fn query_shared(
+        &self,
+        now_ms: i64,
+        req: &Request,
+        v: u32,
+        all: bool,
+        locator: Option<&str>,
+    ) -> Option<(Response, std::sync::Arc<Event>)> {
+        let mut ev = Event::unnumbered(now_ms, req, &self.org_id);
+        ev.api_type = "REST";
+        ev.api_version = Some(format!("{v}.0"));
+        let (si, eff) = self.authenticate_shared(now_ms, req, &mut ev)?;
+        if self.api_requests_used() >= self.opts.daily_api_requests {
+            return None;
+        }
+        let user = self.auth.sessions[si].user;
+        ev.kind = EventKind::Query;
+        let (id, cursor) = match locator {
+            None => {
+                ev.operation = Some(if all { "QueryAll" } else { "Query" }.into());
+                let text = req.param("q").or_else(|| req.param("explain"))?;
+                let parsed = parse_query(&text, &mut ev).ok()?;
+                let t = self.store.table(&parsed.object)?;
+                if self.store.tables[t].schema.kind.is_generated() {
+                    return None;
+                }
+                let ex = self
+                    .execute_query(now_ms, user, &eff, &text, &parsed, &mut ev, all)
+                    .ok()?;
+                if ex.count_only {
+                    return None;
+                }
+                (None, cursor(ex, user, v, req))
+            }
+            Some(locator) => {
+                ev.operation = Some("QueryMore".into());
+                let (id, c) = self.cursor_at(user, v, locator).ok()?;
+                (Some(id), c)
+            }
+        };
+        // Committed: from here on nothing declines.
+        ev.number(self.next_event_seq(), req, self.seed);
+        self.auth.sessions[si].last_used_ms.set(now_ms);
+        let id = id.unwrap_or_else(|| self.next_cursor_id());
+        let mut resp = self.page(id, cursor, &mut ev);
+        self.count_api_call(&mut resp);
+        Some(self.finish(req, resp, ev))
+    }
+
+    /// A page of `c`: the envelope and its records (read-only apart from
+    /// keeping the cursor when more pages remain).
+    fn page(&self, id: String, mut c: Cursor, ev: &mut Event) -> Response {
         let end = (c.next + c.batch).min(c.rows.len());
         let t = &self.store.tables[c.table];
         ev.rows_processed = (end - c.next) as u64;
@@ -260,7 +298,7 @@ impl OrgState {
         ev.records = c.rows[c.next..end]
             .iter()
             .take(MAX_RECORD_IDS)
-            .map(|r| crate::sfid::Id::new(&t.rows[*r].values[0]))
+            .map(|r| t.id(*r))
             .collect();
         ev.queried_entities = Some(t.schema.name.clone());
         let total = c.rows.len();
@@ -291,49 +329,48 @@ impl OrgState {
         };
         if end < total {
             c.next = end;
-            self.cursors.insert(id, c);
-            while self.cursors.len() > MAX_CURSORS {
+            let mut cursors = super::lock(&self.cursors);
+            cursors.insert(id, c);
+            while cursors.len() > MAX_CURSORS {
                 // Locators sort by creation; evict the oldest.
-                let oldest = self.cursors.keys().next().cloned().unwrap_or_default();
-                self.cursors.remove(&oldest);
+                cursors.pop_first();
             }
         }
-        // Records of data tables are written after `handle` returns (the
-        // server does it under a shared lock, so pages render in parallel);
-        // generated tables are rebuilt by later requests, so render now.
-        if self.store.tables[page.table].schema.kind.is_generated() {
-            page.render(&self.store, &mut body);
-        } else {
-            self.pending_page = Some(page);
-        }
+        page.render(&self.store, &mut body);
         Response::json_bytes(200, body)
     }
 
     fn query_more(&mut self, user: usize, v: u32, locator: &str, ev: &mut Event) -> Response {
         ev.kind = EventKind::Query;
         ev.operation = Some("QueryMore".into());
+        match self.cursor_at(user, v, locator) {
+            Ok((id, c)) => self.page(id, c, ev),
+            Err(r) => r,
+        }
+    }
+
+    /// The cursor a `queryMore` locator (`{id}-{offset}`) names, positioned
+    /// at its offset. Locators stay readable (a client may retry a page)
+    /// until evicted.
+    fn cursor_at(&self, user: usize, v: u32, locator: &str) -> Result<(String, Cursor), Response> {
         let invalid = || Response::error(400, "INVALID_QUERY_LOCATOR", "invalid query locator");
-        let Some((id, offset)) = locator.rsplit_once('-') else {
-            return invalid();
-        };
-        let Ok(offset) = offset.parse::<usize>() else {
-            return invalid();
-        };
-        // Locators stay readable (a client may retry a page) until evicted.
-        let Some(mut c) = self.cursors.get(id).cloned() else {
-            return invalid();
-        };
+        let (id, offset) = locator.rsplit_once('-').ok_or_else(invalid)?;
+        let offset = offset.parse::<usize>().map_err(|_| invalid())?;
+        let mut c = super::lock(&self.cursors)
+            .get(id)
+            .cloned()
+            .ok_or_else(invalid)?;
         if c.user != user || offset > c.rows.len() {
-            return invalid();
+            return Err(invalid());
         }
         c.next = offset;
         c.version = v;
-        self.page(id.to_owned(), c, ev)
+        Ok((id.to_owned(), c))
     }
 
     fn limits(&self) -> Response {
         let max = self.opts.daily_api_requests;
-        let used = self.api_requests_used + 1;
+        let used = self.api_requests_used() + 1;
         Response::json(
             200,
             &json!({
@@ -672,15 +709,7 @@ impl OrgState {
         ev: &mut Event,
         include_deleted: bool,
     ) -> Result<(soql::Query, query::Executed), Response> {
-        ev.query = Some(text.chars().take(10_000).collect());
-        let parsed = soql::parse(text).map_err(|e| {
-            Response::error(
-                400,
-                "MALFORMED_QUERY",
-                &soql::caret_message(text, e.pos, &e.message),
-            )
-        })?;
-        ev.queried_entities = Some(parsed.object.clone());
+        let parsed = parse_query(text, ev)?;
         if let Some(t) = self.store.table(&parsed.object) {
             let kind = self.store.tables[t].schema.kind;
             if kind.is_generated() {
@@ -688,19 +717,34 @@ impl OrgState {
             }
         }
         let eff = self.access(user);
+        let ex = self.execute_query(now_ms, user, &eff, text, &parsed, ev, include_deleted)?;
+        Ok((parsed, ex))
+    }
+
+    /// Runs a parsed query as `user` against the store as it is.
+    #[allow(clippy::too_many_arguments)]
+    fn execute_query(
+        &self,
+        now_ms: i64,
+        user: usize,
+        eff: &crate::model::Effective,
+        text: &str,
+        parsed: &soql::Query,
+        ev: &mut Event,
+        include_deleted: bool,
+    ) -> Result<query::Executed, Response> {
         let acc = Access {
             org: &self.org,
-            eff: &eff,
+            eff,
         };
-        let uid = self.store.user_ids[user].clone();
         let ex = query::execute(
             &self.store,
             &acc,
             text,
-            &parsed,
+            parsed,
             now_ms,
             include_deleted,
-            &uid,
+            &self.store.user_ids[user],
         )
         .map_err(
             |QueryError {
@@ -710,7 +754,43 @@ impl OrgState {
              }| Response::error(status, code, &message),
         )?;
         ev.queried_entities = Some(ex.entity.clone());
-        Ok((parsed, ex))
+        Ok(ex)
+    }
+}
+
+/// Parses SOQL for a call, noting the text and object on its event.
+fn parse_query(text: &str, ev: &mut Event) -> Result<soql::Query, Response> {
+    ev.query = Some(text.chars().take(10_000).collect());
+    let parsed = soql::parse(text).map_err(|e| {
+        Response::error(
+            400,
+            "MALFORMED_QUERY",
+            &soql::caret_message(text, e.pos, &e.message),
+        )
+    })?;
+    ev.queried_entities = Some(parsed.object.clone());
+    Ok(parsed)
+}
+
+/// A cursor over an executed query, paged at the batch size the call asks
+/// for (`Sforce-Query-Options: batchSize=N`, 200–2000).
+fn cursor(ex: query::Executed, user: usize, v: u32, req: &Request) -> Cursor {
+    let batch = req
+        .header("sforce-query-options")
+        .and_then(|h| {
+            h.split(',')
+                .find_map(|p| p.trim().strip_prefix("batchSize="))
+        })
+        .and_then(|n| n.trim().parse::<usize>().ok())
+        .map_or(DEFAULT_BATCH_SIZE, |n| n.clamp(200, DEFAULT_BATCH_SIZE));
+    Cursor {
+        table: ex.table,
+        rows: ex.rows,
+        select: ex.select,
+        next: 0,
+        user,
+        version: v,
+        batch,
     }
 }
 

@@ -35,6 +35,9 @@ pub struct Table {
     pub rows: Vec<Row>,
     /// Id (18 chars) → row index.
     index: BTreeMap<String, usize>,
+    /// Each row's Id, side by side (a page's telemetry copies 200 of them
+    /// without visiting the rows).
+    ids: Vec<sfid::Id>,
     id_base: u64,
     next_index: u64,
     /// Bumped by every change to a row (see [`Table::generation`]).
@@ -47,6 +50,7 @@ impl Table {
             schema,
             rows: Vec::new(),
             index: BTreeMap::new(),
+            ids: Vec::new(),
             id_base,
             next_index,
             generation: 0,
@@ -62,12 +66,23 @@ impl Table {
     fn push(&mut self, row: Row) {
         self.generation += 1;
         self.index.insert(row.values[0].clone(), self.rows.len());
+        self.ids.push(sfid::Id::new(&row.values[0]));
         self.rows.push(row);
+    }
+
+    /// The Id of a row (empty past the end).
+    pub fn id(&self, row: usize) -> sfid::Id {
+        self.ids.get(row).copied().unwrap_or(sfid::Id::new(""))
     }
 
     /// Sets one value of a row.
     pub fn set_value(&mut self, row: usize, col: usize, value: String) {
         self.generation += 1;
+        if col == 0
+            && let Some(id) = self.ids.get_mut(row)
+        {
+            *id = sfid::Id::new(&value);
+        }
         if let Some(v) = self.rows.get_mut(row).and_then(|r| r.values.get_mut(col)) {
             *v = value;
         }
@@ -78,6 +93,7 @@ impl Table {
         self.generation += 1;
         self.rows.clear();
         self.index.clear();
+        self.ids.clear();
         for values in rows {
             self.push(Row {
                 values,

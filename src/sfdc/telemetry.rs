@@ -150,11 +150,20 @@ impl Event {
         num(out, "RowsReturned", self.rows_returned);
         key(out, "Records");
         out.push(b'[');
+        out.reserve(self.records.len() * 21);
         for (i, id) in self.records.iter().enumerate() {
             if i > 0 {
                 out.push(b',');
             }
-            text(out, id.as_str());
+            // Ids are alphanumeric: copied as they are, without escaping.
+            let b = id.as_bytes();
+            if b.iter().all(u8::is_ascii_alphanumeric) {
+                out.push(b'"');
+                out.extend_from_slice(b);
+                out.push(b'"');
+            } else {
+                text(out, id.as_str());
+            }
         }
         out.push(b']');
         opt(out, "LoginType", self.login_type);
@@ -170,9 +179,18 @@ pub const MAX_RECORD_IDS: usize = 10_000;
 
 impl Event {
     pub fn new(seq: u64, t_ms: i64, req: &Request, org_id: &str, seed: Seed) -> Event {
+        let mut ev = Event::unnumbered(t_ms, req, org_id);
+        ev.number(seq, req, seed);
+        ev
+    }
+
+    /// Gives the event its sequence number and the identifiers derived from
+    /// it (a request's own `X-SFDC-Request-Id` is kept).
+    pub fn number(&mut self, seq: u64, req: &Request, seed: Seed) {
         let h1 = mix(seed.fork("event").0 ^ seq);
         let h2 = mix(h1 ^ 0x5eed);
-        let event_identifier = format!(
+        self.seq = seq;
+        self.event_identifier = format!(
             "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
             (h1 >> 32) as u32,
             (h1 >> 16) as u16,
@@ -180,21 +198,25 @@ impl Event {
             ((h2 >> 48) as u16 & 0x3fff) | 0x8000,
             h2 & 0xffff_ffff_ffff
         );
-        let request_identifier = req
+        self.request_identifier = req
             .header("x-sfdc-request-id")
             .map(|s| s.chars().take(32).collect())
             .unwrap_or_else(|| format!("4{}", base62(mix(h2 ^ seq), 21)));
+    }
+
+    /// The event before [`Event::number`]: sequence 0, identifiers empty.
+    pub fn unnumbered(t_ms: i64, req: &Request, org_id: &str) -> Event {
         let client = req
             .header("sforce-call-options")
             .and_then(|v| v.split(',').find_map(|p| p.trim().strip_prefix("client=")))
             .map(str::to_owned);
         Event {
-            seq,
+            seq: 0,
             kind: EventKind::Rest,
             t_ms,
             event_date: sf_datetime(t_ms),
-            event_identifier,
-            request_identifier,
+            event_identifier: String::new(),
+            request_identifier: String::new(),
             organization_id: org_id.to_owned(),
             user_id: None,
             username: None,

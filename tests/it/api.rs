@@ -90,7 +90,7 @@ pub fn soap_login_at(s: &mut OrgState, user: &str, ip: Ipv4Addr, at: i64) -> Str
         .expect("sessionId")
 }
 
-const SIEM_NET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
+pub const SIEM_NET: Ipv4Addr = Ipv4Addr::new(198, 51, 100, 20);
 
 pub fn form(pairs: &[(&str, &str)]) -> Vec<u8> {
     form_urlencoded::Serializer::new(String::new())

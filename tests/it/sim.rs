@@ -613,44 +613,138 @@ proptest! {
     }
 }
 
+/// The server runs queries through `handle_shared` (under a shared lock)
+/// and everything it declines through `handle_exclusive`, the one path for
+/// every request. Over first pages, locators (and a retried one), queryAll,
+/// errors, counts, generated tables, a bad locator, a bad session and an
+/// exhausted allowance, both give the same responses, events and counters;
+/// `handle_shared` takes exactly the successful data-table queries and,
+/// declining, changes nothing.
 #[test]
-fn the_server_path_and_the_simulator_path_give_the_same_bytes() {
+fn the_shared_query_path_and_the_exclusive_path_give_the_same_bytes() {
     use leakdrill::sfdc::{Method, Request};
     let ip = "203.0.113.70".parse().expect("ip");
-    let (mut a, mut b) = (crate::api::fintech(300), crate::api::fintech(300));
-    let ta = crate::api::password_login(&mut a, "etl.", "warehouse-etl", ip).expect("login");
-    let tb = crate::api::password_login(&mut b, "etl.", "warehouse-etl", ip).expect("login");
-    assert_eq!(ta, tb);
-    let q = |soql: &str| {
-        let mut r = Request::new(Method::Get, "/services/data/v62.0/query")
-            .with_header("authorization", &format!("Bearer {ta}"))
-            .with_header("sforce-query-options", "batchSize=200")
-            .from_ip(ip);
-        r.query = format!(
-            "q={}",
-            form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
-        );
-        r
-    };
-    let reqs = [
-        q("SELECT Id, FirstName, Email FROM Contact"),
-        q("SELECT Id, Name FROM FinancialAccount__c ORDER BY Name DESC LIMIT 5"),
-        q("SELECT Id FROM EventLogFile"),
-        q("SELECT Nope FROM Contact"),
-    ];
-    for (k, req) in reqs.iter().enumerate() {
-        let now = crate::api::NOW + k as i64 * 1000;
-        // The simulator: one call.
-        let (ra, ea) = a.handle(now, req);
-        // The server: state changes, then the page rendered separately.
-        let (mut rb, eb, page) = b.handle_split(now, req);
-        if let Some(p) = page {
-            p.render(&b.store, &mut rb.body);
+    for allowance in [u64::MAX, 8] {
+        let (mut a, mut b) = (crate::api::fintech(300), crate::api::fintech(300));
+        a.opts.daily_api_requests = allowance;
+        b.opts.daily_api_requests = allowance;
+        let ta = crate::api::password_login(&mut a, "etl.", "warehouse-etl", ip).expect("login");
+        let tb = crate::api::password_login(&mut b, "etl.", "warehouse-etl", ip).expect("login");
+        assert_eq!(ta, tb);
+        let get = |path: &str, token: &str| {
+            Request::new(Method::Get, path)
+                .with_header("authorization", &format!("Bearer {token}"))
+                .with_header("sforce-query-options", "batchSize=200")
+                .from_ip(ip)
+        };
+        let q = |kind: &str, soql: &str| {
+            let mut r = get(&format!("/services/data/v62.0/{kind}"), &ta);
+            r.query = format!(
+                "q={}",
+                form_urlencoded::byte_serialize(soql.as_bytes()).collect::<String>()
+            );
+            r
+        };
+        let first = q("query", "SELECT Id, FirstName, Email FROM Contact");
+        let mut steps: Vec<(Request, bool)> = vec![
+            (first.clone(), true),
+            (
+                q(
+                    "queryAll",
+                    "SELECT Id, Email FROM Contact ORDER BY LastName DESC LIMIT 5",
+                ),
+                true,
+            ),
+            (
+                q(
+                    "query",
+                    "SELECT Id, Name FROM FinancialAccount__c ORDER BY Name DESC LIMIT 5",
+                ),
+                false,
+            ),
+            (q("query", "SELECT Id FROM EventLogFile"), false),
+            (q("query", "SELECT Id, Username FROM LoginEvent"), false),
+            (q("query", "SELECT Nope FROM Contact"), false),
+            (q("query", "SELECT COUNT() FROM Contact"), false),
+            (q("query", "SELECT Id FROM Nope__c"), false),
+            (get("/services/data/v62.0/query/01gNOPE-200", &ta), false),
+        ];
+        let mut next_page = None;
+        let mut k = 0;
+        while k < steps.len() {
+            let (req, want_shared) = steps[k].clone();
+            let now = crate::api::NOW + k as i64 * 1000;
+            let (ra, ea) = a.handle_exclusive(now, &req);
+            let (rb, eb, shared) = match b.handle_shared(now, &req) {
+                Some((r, e)) => (r, e, true),
+                None => {
+                    let (r, e) = b.handle_exclusive(now, &req);
+                    (r, e, false)
+                }
+            };
+            assert_eq!(ra, rb, "request {k}");
+            assert_eq!(ea.seq, eb.seq, "request {k}");
+            assert_eq!(
+                serde_json::to_string(&ea).ok(),
+                serde_json::to_string(&eb).ok(),
+                "request {k}"
+            );
+            assert_eq!(a.api_requests_used(), b.api_requests_used(), "request {k}");
+            let over = ra.error_code().as_deref() == Some("REQUEST_LIMIT_EXCEEDED");
+            assert_eq!(
+                shared,
+                want_shared && !over,
+                "request {k} taken shared: {} {}",
+                ra.status,
+                String::from_utf8_lossy(&ra.body[..ra.body.len().min(200)])
+            );
+            if shared {
+                assert_eq!(ra.status, 200, "request {k}");
+            }
+            if k == 0 {
+                next_page = ra.body_json()["nextRecordsUrl"].as_str().map(str::to_owned);
+                let next = next_page.clone().expect("300 contacts: a second page");
+                // The locator, a retry of it, and it with a bad session.
+                steps.push((get(&next, &ta), true));
+                steps.push((get(&next, &ta), true));
+                steps.push((get(&next, "00Dnot!a-session"), false));
+                steps.push((first.clone(), true));
+            }
+            k += 1;
         }
-        assert_eq!(ra, rb, "request {k}");
-        assert_eq!(
-            serde_json::to_string(&ea).ok(),
-            serde_json::to_string(&eb).ok()
+        assert!(next_page.is_some());
+        if allowance == 8 {
+            assert_eq!(
+                a.api_requests_used(),
+                12,
+                "every call counted, refused ones too"
+            );
+        }
+        // Same sessions (last use included) and the same stored telemetry.
+        assert_eq!(a.auth.sessions, b.auth.sessions);
+        let later = crate::api::NOW + 3_600_000;
+        let siem = crate::api::soap_login_at(&mut a, "siem.connector", crate::api::SIEM_NET, later);
+        let siem_b =
+            crate::api::soap_login_at(&mut b, "siem.connector", crate::api::SIEM_NET, later);
+        assert_eq!(siem, siem_b);
+        let mut api_events = get("/services/data/v62.0/query", &siem);
+        api_events.source_ip = crate::api::SIEM_NET;
+        api_events.query = format!(
+            "q={}",
+            form_urlencoded::byte_serialize(
+                b"SELECT Id, EventIdentifier, Records, RowsProcessed FROM ApiEvent"
+            )
+            .collect::<String>()
         );
+        let (ra, rb) = (
+            a.handle_exclusive(later, &api_events).0,
+            b.handle_exclusive(later, &api_events).0,
+        );
+        assert_eq!(ra, rb);
+        if allowance == u64::MAX {
+            // Every query call but the one with a bad session (refused
+            // before it is a query) is an ApiEvent.
+            assert_eq!(ra.body_json()["totalSize"], 12);
+        }
     }
 }
