@@ -272,6 +272,8 @@ pub struct OrgState {
     job_seq: u64,
     /// Telemetry kept for the Event Monitoring objects and EventLogFile.
     events: Mutex<eventlog::EventRing>,
+    /// Parsed SOQL by query text (see `rest::parse_query`).
+    soql_cache: Mutex<BTreeMap<String, Arc<soql::Query>>>,
     elf_cache: eventlog::ElfCache,
     /// One tabular report per data object (see `reports`).
     pub reports: Vec<reports::Report>,
@@ -309,6 +311,7 @@ impl OrgState {
             jobs: Vec::new(),
             job_seq: 0,
             events: Mutex::new(eventlog::EventRing::default()),
+            soql_cache: Mutex::new(BTreeMap::new()),
             elf_cache: Default::default(),
             reports: reports::build(&org, seed),
         })

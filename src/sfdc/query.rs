@@ -100,7 +100,8 @@ impl Page {
     /// are copied from the store's [`RenderCache`].
     pub fn render(&self, store: &Store, out: &mut Vec<u8>) {
         let len = store.tables[self.table].rows.len();
-        let keys = Keys::new(&self.select);
+        // Field keys are only needed for rows not cached yet.
+        let keys = std::cell::OnceCell::new();
         let cached = store.render_cache.entry(store, self);
         let start = out.len();
         for (n, &r) in self.rows.iter().filter(|r| **r < len).enumerate() {
@@ -116,7 +117,7 @@ impl Page {
                     &self.select,
                     0,
                     self.version,
-                    &keys,
+                    keys.get_or_init(|| Keys::new(&self.select)),
                 )
             };
             match cached.as_ref().and_then(|c| c.slot(r)) {
@@ -144,10 +145,26 @@ impl Page {
     /// The cache key: table, API version and every select path as resolved
     /// (hops, names as written, masking).
     fn signature(&self) -> String {
-        use std::fmt::Write;
-        let mut k = format!("{}|{}", self.table, self.version);
+        // Numbers end in `,`/`;`, names in `\x01` (never in an identifier),
+        // paths in `|`: no two select lists share a signature.
+        let mut k = String::with_capacity(16 + self.select.len() * 32);
+        let num = |k: &mut String, n: usize, end: char| {
+            k.push_str(itoa::Buffer::new().format(n));
+            k.push(end);
+        };
+        num(&mut k, self.table, ',');
+        num(&mut k, self.version as usize, '|');
         for p in &self.select {
-            let _ = write!(k, "|{:?}{:?}{}", p.hops, p.names, u8::from(p.masked));
+            for &(t, c) in &p.hops {
+                num(&mut k, t, ',');
+                num(&mut k, c, ';');
+            }
+            for n in &p.names {
+                k.push_str(n);
+                k.push('\x01');
+            }
+            k.push(if p.masked { '1' } else { '0' });
+            k.push('|');
         }
         k
     }

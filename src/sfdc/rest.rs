@@ -259,7 +259,7 @@ impl OrgState {
             None => {
                 ev.operation = Some(if all { "QueryAll" } else { "Query" }.into());
                 let text = req.param("q").or_else(|| req.param("explain"))?;
-                let parsed = parse_query(&text, &mut ev).ok()?;
+                let parsed = self.parse_query(&text, &mut ev).ok()?;
                 let t = self.store.table(&parsed.object)?;
                 if self.store.tables[t].schema.kind.is_generated() {
                     return None;
@@ -708,8 +708,8 @@ impl OrgState {
         text: &str,
         ev: &mut Event,
         include_deleted: bool,
-    ) -> Result<(soql::Query, query::Executed), Response> {
-        let parsed = parse_query(text, ev)?;
+    ) -> Result<(std::sync::Arc<soql::Query>, query::Executed), Response> {
+        let parsed = self.parse_query(text, ev)?;
         if let Some(t) = self.store.table(&parsed.object) {
             let kind = self.store.tables[t].schema.kind;
             if kind.is_generated() {
@@ -719,6 +719,40 @@ impl OrgState {
         let eff = self.access(user);
         let ex = self.execute_query(now_ms, user, &eff, text, &parsed, ev, include_deleted)?;
         Ok((parsed, ex))
+    }
+
+    /// Parses SOQL for a call, noting the text and object on its event.
+    /// Parsed queries are kept per text (a parse depends on nothing else):
+    /// integrations and SIEM polls repeat the same few queries.
+    fn parse_query(
+        &self,
+        text: &str,
+        ev: &mut Event,
+    ) -> Result<std::sync::Arc<soql::Query>, Response> {
+        ev.query = Some(text.chars().take(10_000).collect());
+        let cached = super::lock(&self.soql_cache).get(text).cloned();
+        let parsed = match cached {
+            Some(q) => q,
+            None => {
+                let q = std::sync::Arc::new(soql::parse(text).map_err(|e| {
+                    Response::error(
+                        400,
+                        "MALFORMED_QUERY",
+                        &soql::caret_message(text, e.pos, &e.message),
+                    )
+                })?);
+                if text.len() <= SOQL_CACHE_TEXT_BYTES {
+                    let mut cache = super::lock(&self.soql_cache);
+                    if cache.len() >= SOQL_CACHE_ENTRIES {
+                        cache.clear();
+                    }
+                    cache.insert(text.to_owned(), q.clone());
+                }
+                q
+            }
+        };
+        ev.queried_entities = Some(parsed.object.clone());
+        Ok(parsed)
     }
 
     /// Runs a parsed query as `user` against the store as it is.
@@ -758,20 +792,6 @@ impl OrgState {
     }
 }
 
-/// Parses SOQL for a call, noting the text and object on its event.
-fn parse_query(text: &str, ev: &mut Event) -> Result<soql::Query, Response> {
-    ev.query = Some(text.chars().take(10_000).collect());
-    let parsed = soql::parse(text).map_err(|e| {
-        Response::error(
-            400,
-            "MALFORMED_QUERY",
-            &soql::caret_message(text, e.pos, &e.message),
-        )
-    })?;
-    ev.queried_entities = Some(parsed.object.clone());
-    Ok(parsed)
-}
-
 /// A cursor over an executed query, paged at the batch size the call asks
 /// for (`Sforce-Query-Options: batchSize=N`, 200–2000).
 fn cursor(ex: query::Executed, user: usize, v: u32, req: &Request) -> Cursor {
@@ -793,6 +813,11 @@ fn cursor(ex: query::Executed, user: usize, v: u32, req: &Request) -> Cursor {
         batch,
     }
 }
+
+/// Parsed queries kept (past it the cache starts over) and the longest
+/// text kept: at most ~1 MiB of SOQL.
+const SOQL_CACHE_ENTRIES: usize = 256;
+const SOQL_CACHE_TEXT_BYTES: usize = 4096;
 
 /// Maximum records in one sObject collection request.
 pub const MAX_COLLECTION: usize = 200;

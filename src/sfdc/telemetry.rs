@@ -155,12 +155,13 @@ impl Event {
             if i > 0 {
                 out.push(b',');
             }
-            // Ids are alphanumeric: copied as they are, without escaping.
+            // Ids are alphanumeric: copied as they are, without escaping,
+            // quotes included in one copy.
             let b = id.as_bytes();
-            if b.iter().all(u8::is_ascii_alphanumeric) {
-                out.push(b'"');
-                out.extend_from_slice(b);
-                out.push(b'"');
+            if b.len() == 18 && b.iter().all(u8::is_ascii_alphanumeric) {
+                let mut quoted = [b'"'; 20];
+                quoted[1..19].copy_from_slice(b);
+                out.extend_from_slice(&quoted);
             } else {
                 text(out, id.as_str());
             }
