@@ -82,17 +82,17 @@ pub struct Cursor {
     pub batch: usize,
 }
 
-/// The records of one query page, written after the request's state
-/// changes are done: `render` only reads the store.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+/// The records of one query page (borrowed from its cursor): `render`
+/// only reads the store.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Page<'a> {
     pub table: usize,
-    pub rows: Vec<usize>,
-    pub select: Vec<ColPath>,
+    pub rows: &'a [usize],
+    pub select: &'a [ColPath],
     pub version: u32,
 }
 
-impl Page {
+impl Page<'_> {
     /// Appends the records and closes the envelope opened by the page's
     /// response. Rows are only ever appended or flagged deleted, so indices
     /// stay valid; one missing after a rollback is skipped. Records rendered
@@ -114,10 +114,10 @@ impl Page {
                     store,
                     self.table,
                     r,
-                    &self.select,
+                    self.select,
                     0,
                     self.version,
-                    keys.get_or_init(|| Keys::new(&self.select)),
+                    keys.get_or_init(|| Keys::new(self.select)),
                 )
             };
             match cached.as_ref().and_then(|c| c.slot(r)) {
@@ -154,7 +154,7 @@ impl Page {
         };
         num(&mut k, self.table, ',');
         num(&mut k, self.version as usize, '|');
-        for p in &self.select {
+        for p in self.select {
             for &(t, c) in &p.hops {
                 num(&mut k, t, ',');
                 num(&mut k, c, ';');
@@ -234,7 +234,7 @@ impl std::fmt::Debug for RenderCache {
 impl RenderCache {
     /// The entry for `page`, made or remade if a table it reads changed;
     /// `None` when the cache is over its limits (the page renders afresh).
-    fn entry(&self, store: &Store, page: &Page) -> Option<std::sync::Arc<Rendered>> {
+    fn entry(&self, store: &Store, page: &Page<'_>) -> Option<std::sync::Arc<Rendered>> {
         use std::sync::atomic::Ordering::Relaxed;
         let mut tables: Vec<usize> = page
             .select

@@ -321,12 +321,13 @@ impl OrgState {
             );
         }
         body.extend_from_slice(b",\"records\":[");
-        let page = query::Page {
+        query::Page {
             table: c.table,
-            rows: c.rows[c.next..end].to_vec(),
-            select: c.select.clone(),
+            rows: &c.rows[c.next..end],
+            select: &c.select,
             version: c.version,
-        };
+        }
+        .render(&self.store, &mut body);
         if end < total {
             c.next = end;
             let mut cursors = super::lock(&self.cursors);
@@ -336,7 +337,6 @@ impl OrgState {
                 cursors.pop_first();
             }
         }
-        page.render(&self.store, &mut body);
         Response::json_bytes(200, body)
     }
 
