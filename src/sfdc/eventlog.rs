@@ -895,3 +895,45 @@ impl OrgState {
         self.store.tables[t].replace_rows(rows);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sfdc::{Method, Request};
+    use std::sync::Arc;
+
+    fn event(seq: u64, ids: usize) -> Arc<Event> {
+        let req = Request::new(Method::Get, "/services/data/v62.0/query");
+        let mut e = Event::new(seq, 0, &req, "00D000000000001AAA", crate::seed::Seed(1));
+        e.records = vec![sfid::Id::new("003000000000001AAA"); ids];
+        Arc::new(e)
+    }
+
+    #[test]
+    fn the_ring_is_bounded_by_events_and_by_record_ids() {
+        let mut ring = EventRing::default();
+        // Pages of 10,000 Ids: the Id budget holds 1,000 of them.
+        let per = 10_000;
+        let pages = MAX_STORED_RECORD_IDS / per;
+        for seq in 0..pages as u64 + 5 {
+            ring.push(event(seq, per));
+        }
+        assert_eq!(ring.iter().count(), pages);
+        assert_eq!(ring.record_ids, pages * per);
+        assert_eq!(
+            ring.iter().next().map(|e| e.seq),
+            Some(5),
+            "oldest dropped first"
+        );
+        // One event larger than the whole budget is still kept (alone).
+        ring.push(event(u64::MAX, MAX_STORED_RECORD_IDS + 1));
+        assert_eq!(ring.iter().count(), 1);
+        // Events without Ids are bounded by count.
+        let mut ring = EventRing::default();
+        for seq in 0..MAX_STORED_EVENTS as u64 + 3 {
+            ring.push(event(seq, 0));
+        }
+        assert_eq!(ring.iter().count(), MAX_STORED_EVENTS);
+        assert_eq!(ring.iter().next().map(|e| e.seq), Some(3));
+    }
+}
