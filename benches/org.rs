@@ -74,6 +74,17 @@ fn bench(c: &mut Criterion) {
             s.handle(now, &query_req).0.body.len()
         })
     });
+    // What `serve` does per query: the call and its NDJSON telemetry line.
+    let mut line = Vec::new();
+    g.bench_function("query_200_and_ndjson", |b| {
+        b.iter(|| {
+            now += 1;
+            let (r, ev) = s.handle(now, &query_req);
+            line.clear();
+            ev.write_json(&mut line);
+            r.body.len() + line.len()
+        })
+    });
     g.bench_function("token", |b| {
         b.iter(|| {
             now += 1;

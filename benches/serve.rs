@@ -8,10 +8,20 @@
 //! With `LEAKDRILL_BENCH_WIREMOCK_URL` set (as `benches/peers.sh` does), a
 //! WireMock standalone server stubbed with the same bytes runs alongside
 //! (goal: mock ≥ 10× WireMock).
+//!
+//! With `LEAKDRILL_BENCH_INTERLEAVED=ROUNDS` (as `benches/serve-paired.sh`
+//! does) criterion is skipped: the mock and the reference instead take
+//! turns, slice by slice (about 150 ms each, the order flipped every round),
+//! and the median of the per-round ratios is printed. This machine's speed
+//! drifts by up to half within a minute, so runs seconds apart are not
+//! comparable and interleaved slices are. The state directory is then on
+//! tmpfs when `/dev/shm` exists, so the kernel's deferred disk writeback of
+//! the mock's telemetry cannot land in the reference's slices (the mock still
+//! pays for every write(2) of `telemetry.ndjson`).
 
 use std::net::SocketAddr;
 
-use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use criterion::{Criterion, Throughput, criterion_group};
 use leakdrill::serve::{ServeConfig, start};
 
 /// The allocator the `leakdrill` binary uses (src/main.rs), for the mock
@@ -79,13 +89,30 @@ async fn stub_wiremock(client: &reqwest::Client, base: &str, query: &[u8], token
     }
 }
 
-fn bench(c: &mut Criterion) {
+/// Both servers up, a token, and the request each call sends.
+struct Setup {
+    rt: tokio::runtime::Runtime,
+    client: reqwest::Client,
+    token: String,
+    form: Vec<(String, String)>,
+    /// (name, base URL): the mock, the reference, and WireMock when named.
+    targets: Vec<(&'static str, String)>,
+    _dir: tempfile::TempDir,
+}
+
+fn setup(interleaved: bool) -> Setup {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .expect("runtime");
-    let dir = tempfile::tempdir().expect("tempdir");
+    let shm = std::path::Path::new("/dev/shm");
+    let dir = if interleaved && shm.is_dir() {
+        tempfile::tempdir_in(shm)
+    } else {
+        tempfile::tempdir()
+    }
+    .expect("tempdir");
     let org = leakdrill::fixture::resolve("fintech-wealth").expect("fixture");
     let cfg = ServeConfig {
         subjects: 1000,
@@ -193,27 +220,64 @@ fn bench(c: &mut Criterion) {
         ));
         targets.push(("wiremock", wm));
     }
+    Setup {
+        rt,
+        client,
+        token,
+        form,
+        targets,
+        _dir: dir,
+    }
+}
+
+/// The query page request against `base`.
+fn query_request(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+) -> impl Fn() -> reqwest::RequestBuilder + Send + Sync + 'static + use<> {
+    let (c, url, tok) = (
+        client.clone(),
+        format!("{base}/services/data/v59.0/query"),
+        token.to_owned(),
+    );
+    move || c.get(&url).query(&[("q", QUERY)]).bearer_auth(&tok)
+}
+
+/// The token grant request against `base`.
+fn token_request(
+    client: &reqwest::Client,
+    base: &str,
+    form: &[(String, String)],
+) -> impl Fn() -> reqwest::RequestBuilder + Send + Sync + 'static + use<> {
+    let (c, url, f) = (
+        client.clone(),
+        format!("{base}/services/oauth2/token"),
+        form.to_vec(),
+    );
+    move || c.post(&url).form(&f)
+}
+
+fn bench(c: &mut Criterion) {
+    let Setup {
+        rt,
+        client,
+        token,
+        form,
+        targets,
+        _dir,
+    } = setup(false);
     let mut g = c.benchmark_group("serve_vs_minimal_axum");
     g.throughput(Throughput::Elements(IN_FLIGHT as u64));
     for (name, base) in targets {
-        let c2 = client.clone();
-        let tok = token.clone();
-        let url = format!("{base}/services/data/v59.0/query");
         g.bench_function(format!("query_200/{name}"), |b| {
             b.iter_custom(|iters| {
-                let (c, url, tok) = (c2.clone(), url.clone(), tok.clone());
-                rt.block_on(closed_loop(iters, move || {
-                    c.get(&url).query(&[("q", QUERY)]).bearer_auth(&tok)
-                }))
+                rt.block_on(closed_loop(iters, query_request(&client, &base, &token)))
             });
         });
-        let c3 = client.clone();
-        let f = form.clone();
-        let url = format!("{base}/services/oauth2/token");
         g.bench_function(format!("token/{name}"), |b| {
             b.iter_custom(|iters| {
-                let (c, url, f) = (c3.clone(), url.clone(), f.clone());
-                rt.block_on(closed_loop(iters, move || c.post(&url).form(&f)))
+                rt.block_on(closed_loop(iters, token_request(&client, &base, &form)))
             });
         });
     }
@@ -252,5 +316,104 @@ where
     start.elapsed()
 }
 
+/// The mock and the reference take turns, `rounds` slices each per call,
+/// and the median ratio of their throughputs is printed.
+fn interleaved(rounds: usize) {
+    let Setup {
+        rt,
+        client,
+        token,
+        form,
+        targets,
+        _dir,
+    } = setup(true);
+    let (mock, reference) = (&targets[0].1, &targets[1].1);
+    type Request = Box<dyn Fn() -> reqwest::RequestBuilder + Send + Sync>;
+    let make = |name: &str, base: &str| -> Request {
+        if name == "token" {
+            Box::new(token_request(&client, base, &form))
+        } else {
+            Box::new(query_request(&client, base, &token))
+        }
+    };
+    for name in ["query_200", "token"] {
+        // Warm up both, then size a slice to about 150 ms of the reference.
+        let warm = |base: &str, iters| {
+            let f = make(name, base);
+            rt.block_on(closed_loop(iters, f))
+        };
+        // Wall time and process CPU time of one slice.
+        let slice = |base: &str, iters| {
+            let cpu = cpu_seconds();
+            let wall = warm(base, iters);
+            (wall, cpu_seconds() - cpu)
+        };
+        warm(mock, 20);
+        let per_iter = warm(reference, 50) / 50;
+        let iters = (std::time::Duration::from_millis(150).as_nanos() / per_iter.as_nanos().max(1))
+            .clamp(4, 2000) as u64;
+        let mut ratios = Vec::with_capacity(rounds);
+        let (mut mock_s, mut ref_s, mut mock_cpu, mut ref_cpu) = (0.0, 0.0, 0.0, 0.0);
+        for round in 0..rounds {
+            let ((m, mc), (r, rc)) = if round % 2 == 0 {
+                let m = slice(mock, iters);
+                (m, slice(reference, iters))
+            } else {
+                let r = slice(reference, iters);
+                (slice(mock, iters), r)
+            };
+            ratios.push(r.as_secs_f64() / m.as_secs_f64());
+            mock_s += m.as_secs_f64();
+            ref_s += r.as_secs_f64();
+            mock_cpu += mc;
+            ref_cpu += rc;
+        }
+        ratios.sort_by(f64::total_cmp);
+        let q = |p: f64| ratios[((ratios.len() - 1) as f64 * p).round() as usize];
+        let requests = (rounds as u64 * iters * IN_FLIGHT as u64) as f64;
+        println!(
+            "{name}: mock/reference median {:.2}x (quartiles {:.2}-{:.2}, {rounds} interleaved rounds of {} requests each); \
+             mock {:.1}k req/s, reference {:.1}k req/s over the same rounds; \
+             process CPU per request (server and client) mock {:.1} us, reference {:.1} us, \
+             cores busy mock {:.2}, reference {:.2}; goal 0.7x",
+            q(0.5),
+            q(0.25),
+            q(0.75),
+            iters * IN_FLIGHT as u64,
+            requests / mock_s / 1e3,
+            requests / ref_s / 1e3,
+            mock_cpu / requests * 1e6,
+            ref_cpu / requests * 1e6,
+            mock_cpu / mock_s,
+            ref_cpu / ref_s,
+        );
+    }
+}
+
+/// This process's CPU time so far (all threads, user and system), from
+/// `/proc/self/stat`; 0 where that is unreadable.
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // Fields after the `(comm)`: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<f64> = rest
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0.0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0.0) + f.get(12).copied().unwrap_or(0.0);
+    ticks / 100.0 // USER_HZ
+}
+
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+fn main() {
+    if let Some(rounds) = std::env::var("LEAKDRILL_BENCH_INTERLEAVED")
+        .ok()
+        .and_then(|v| v.parse::<usize>().ok())
+    {
+        interleaved(rounds.max(1));
+        return;
+    }
+    benches();
+    Criterion::default().configure_from_args().final_summary();
+}

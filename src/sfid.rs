@@ -64,11 +64,17 @@ pub fn push_record_id(out: &mut String, base: u64, key_prefix: &str, index: u64)
 /// A record Id held inline (no heap): telemetry keeps up to
 /// [`crate::sfdc::telemetry::MAX_RECORD_IDS`] of them per event, so a
 /// 200-record page costs one allocation, not 200. Holds at most 18 ASCII
-/// bytes; longer text is cut at 18 (Ids never are).
+/// bytes; longer text is cut at 18 (Ids never are). 8-byte aligned (24
+/// bytes), so a copy is three word moves: a page's telemetry gathers 200.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[repr(C, align(8))]
 pub struct Id {
     len: u8,
     bytes: [u8; 18],
+    /// All 18 bytes ASCII letters or digits (a well-formed Id): JSON and
+    /// CSV writers copy it without escaping. A function of `bytes`, so the
+    /// derived order and equality are unchanged by it.
+    plain: bool,
 }
 
 impl Id {
@@ -83,10 +89,22 @@ impl Id {
         Id {
             len: n as u8,
             bytes,
+            plain: n == 18 && bytes.iter().all(u8::is_ascii_alphanumeric),
         }
     }
+    /// The empty Id (what a missing record reads as).
+    pub const EMPTY: Id = Id {
+        len: 0,
+        bytes: [0; 18],
+        plain: false,
+    };
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
+    }
+    /// The 18 bytes of a well-formed Id (letters and digits only), which
+    /// need no escaping in JSON or CSV; `None` for anything else.
+    pub fn plain18(&self) -> Option<&[u8; 18]> {
+        self.plain.then_some(&self.bytes)
     }
     pub fn as_str(&self) -> &str {
         // Built from a `&str` prefix cut on a char boundary.

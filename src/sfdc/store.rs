@@ -72,7 +72,7 @@ impl Table {
 
     /// The Id of a row (empty past the end).
     pub fn id(&self, row: usize) -> sfid::Id {
-        self.ids.get(row).copied().unwrap_or(sfid::Id::new(""))
+        self.ids.get(row).copied().unwrap_or(sfid::Id::EMPTY)
     }
 
     /// Sets one value of a row.

@@ -152,18 +152,21 @@ impl Event {
         out.push(b'[');
         out.reserve(self.records.len() * 21);
         for (i, id) in self.records.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            // Ids are alphanumeric: copied as they are, without escaping,
-            // quotes included in one copy.
-            let b = id.as_bytes();
-            if b.len() == 18 && b.iter().all(u8::is_ascii_alphanumeric) {
-                let mut quoted = [b'"'; 20];
-                quoted[1..19].copy_from_slice(b);
-                out.extend_from_slice(&quoted);
-            } else {
-                text(out, id.as_str());
+            // Well-formed Ids are copied as they are, without escaping,
+            // straight into `out` (a copy through a stack buffer stalled on
+            // store forwarding, 200 times a page).
+            match id.plain18() {
+                Some(b) => {
+                    out.extend_from_slice(if i == 0 { b"\"" } else { b",\"" });
+                    out.extend_from_slice(b);
+                    out.push(b'"');
+                }
+                None => {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    text(out, id.as_str());
+                }
             }
         }
         out.push(b']');
