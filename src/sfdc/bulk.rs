@@ -293,7 +293,7 @@ impl OrgState {
         };
         ev.kind = EventKind::BulkResult;
         ev.operation = Some("BulkResult".into());
-        ev.query = Some(job.query.chars().take(10_000).collect());
+        ev.query = Some(super::clip(&job.query, 10_000));
         ev.queried_entities = Some(job.object.clone());
         ev.rows_processed = (end - start) as u64;
         ev.rows_returned = ev.rows_processed;

@@ -127,9 +127,17 @@ impl Request {
     }
     /// Decoded query-string parameter.
     pub fn param(&self, name: &str) -> Option<String> {
-        form_urlencoded::parse(self.query.as_bytes())
-            .find(|(k, _)| k == name)
-            .map(|(_, v)| v.into_owned())
+        // As `form_urlencoded::parse(..).find(..)`, but only the pair asked
+        // for is decoded (once per query call, on the hot path).
+        let plain = |s: &str| !s.contains(['%', '+']);
+        self.query.split('&').find_map(|pair| {
+            let key = pair.split_once('=').map_or(pair, |(k, _)| k);
+            if pair.is_empty() || (plain(key) && key != name) {
+                return None;
+            }
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (form_decode(k) == name).then(|| form_decode(v))
+        })
     }
     /// The body as JSON, or Salesforce's `JSON_PARSER_ERROR`.
     pub fn json_body(&self) -> Result<serde_json::Value, Response> {
@@ -273,7 +281,7 @@ pub struct OrgState {
     /// Telemetry kept for the Event Monitoring objects and EventLogFile.
     events: Mutex<eventlog::EventRing>,
     /// Parsed SOQL by query text (see `rest::parse_query`).
-    soql_cache: Mutex<BTreeMap<String, Arc<soql::Query>>>,
+    soql_cache: Mutex<BTreeMap<String, Arc<rest::ParsedQuery>>>,
     elf_cache: eventlog::ElfCache,
     /// One tabular report per data object (see `reports`).
     pub reports: Vec<reports::Report>,
@@ -478,18 +486,23 @@ impl OrgState {
     /// is soft too); a serial run counts exactly.
     fn count_api_call(&self, resp: &mut Response) {
         let used = self.api_requests_used.fetch_add(1, Ordering::Relaxed) + 1;
-        resp.headers.push((
-            "sforce-limit-info".into(),
-            format!("api-usage={used}/{}", self.opts.daily_api_requests),
-        ));
+        let mut v = String::with_capacity(40);
+        v.push_str("api-usage=");
+        v.push_str(itoa::Buffer::new().format(used));
+        v.push('/');
+        v.push_str(itoa::Buffer::new().format(self.opts.daily_api_requests));
+        resp.headers.push(("sforce-limit-info".into(), v));
     }
 
-    fn next_cursor_id(&self) -> String {
-        let seq = self.cursor_seq.fetch_add(1, Ordering::Relaxed) + 1;
-        let mut s = String::from("01g");
-        let id = crate::sfid::record_id(self.seed.fork("cursor"), "01g", seq);
-        s.push_str(&id[3..]);
-        s
+    /// A new query's cursor number. Every query draws one, paged or not;
+    /// its locator text is only written when a next page exists.
+    fn next_cursor_seq(&self) -> u64 {
+        self.cursor_seq.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// The locator id of cursor number `seq` (`01g…`).
+    fn cursor_name(&self, seq: u64) -> String {
+        crate::sfid::record_id(self.seed.fork("cursor"), "01g", seq)
     }
 }
 
@@ -526,6 +539,39 @@ pub fn release_label(v: u32) -> String {
 }
 
 /// ISO timestamp as Salesforce's REST API renders it: `2024-01-15T10:20:30.000+0000`.
+/// `application/x-www-form-urlencoded` decoding of one name or value, as
+/// `form_urlencoded` does it (`+` is a space, `%XX` a byte, a stray `%`
+/// stays, invalid UTF-8 is replaced), in one allocation.
+fn form_decode(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let hex = |c: u8| (c as char).to_digit(16);
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < b.len() => match (hex(b[i + 1]), hex(b[i + 2])) {
+                (Some(h), Some(l)) => {
+                    out.push((h * 16 + l) as u8);
+                    i += 2;
+                }
+                _ => out.push(b'%'),
+            },
+            c => out.push(c),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// The first `max_chars` characters of `s`, in one allocation.
+pub fn clip(s: &str, max_chars: usize) -> String {
+    match s.char_indices().nth(max_chars) {
+        Some((end, _)) => s[..end].to_owned(),
+        None => s.to_owned(),
+    }
+}
+
 pub fn sf_datetime(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
@@ -536,7 +582,35 @@ pub fn sf_datetime(ms: i64) -> String {
         (rem / 1000) % 60,
         rem % 1000,
     );
-    format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+0000")
+    // Written by hand, in one allocation: one per event.
+    let mut out = String::with_capacity(28);
+    let pad = |out: &mut String, n: i64, width: usize| {
+        let mut b = itoa::Buffer::new();
+        let digits = b.format(n.unsigned_abs());
+        if n < 0 {
+            out.push('-');
+        }
+        // As `{:0width$}`: the sign counts towards the width.
+        for _ in digits.len() + usize::from(n < 0)..width {
+            out.push('0');
+        }
+        out.push_str(digits);
+    };
+    pad(&mut out, y, 4);
+    out.push('-');
+    pad(&mut out, m as i64, 2);
+    out.push('-');
+    pad(&mut out, d as i64, 2);
+    out.push('T');
+    pad(&mut out, h, 2);
+    out.push(':');
+    pad(&mut out, mi, 2);
+    out.push(':');
+    pad(&mut out, s, 2);
+    out.push('.');
+    pad(&mut out, milli, 3);
+    out.push_str("+0000");
+    out
 }
 
 /// Parses a SOQL/REST date or date-time into ms since the epoch (UTC).
@@ -633,6 +707,37 @@ pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// The hand-written date-time is `format!`'s, byte for byte.
+        #[test]
+        fn sf_datetime_is_the_formatted_one(ms in -70_000_000_000_000i64..70_000_000_000_000) {
+            let days = ms.div_euclid(86_400_000);
+            let rem = ms.rem_euclid(86_400_000);
+            let (y, m, d) = crate::pii::civil_from_days(days);
+            let (h, mi, s, milli) = (rem / 3_600_000, (rem / 60_000) % 60, (rem / 1000) % 60, rem % 1000);
+            prop_assert_eq!(
+                sf_datetime(ms),
+                format!("{y:04}-{m:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{milli:03}+0000")
+            );
+        }
+
+        /// `param` decodes only the pair asked for, and finds what
+        /// `form_urlencoded` finds.
+        #[test]
+        fn param_is_form_urlencoded(
+            query in "([a-zq%+=&é]|%2[0-9]|%7[aA]|%[c-fC-F][0-9a-fA-F]){0,40}",
+            name in "[qa+%]{1,2}",
+        ) {
+            let mut r = Request::new(Method::Get, "/services/data/v59.0/query");
+            r.query = query.clone();
+            let expected = form_urlencoded::parse(query.as_bytes())
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.into_owned());
+            prop_assert_eq!(r.param(&name), expected);
+        }
+    }
 
     #[test]
     fn labels_and_dates() {

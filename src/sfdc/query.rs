@@ -75,7 +75,7 @@ pub fn read_classes(org: &Org, store: &Store, select: &[ColPath]) -> crate::mode
 pub struct Cursor {
     pub table: usize,
     pub rows: Vec<usize>,
-    pub select: Vec<ColPath>,
+    pub select: std::sync::Arc<[ColPath]>,
     pub next: usize,
     pub user: usize,
     pub version: u32,
@@ -304,7 +304,7 @@ impl QueryError {
 pub struct Executed {
     pub table: usize,
     pub rows: Vec<usize>,
-    pub select: Vec<ColPath>,
+    pub select: std::sync::Arc<[ColPath]>,
     pub count_only: bool,
     pub entity: String,
 }
@@ -576,16 +576,24 @@ impl<'u> Visibility<'u> {
     }
 }
 
-/// Runs a parsed query for a user. `now_ms` anchors relative date literals.
-pub fn execute(
+/// A query's object and select list, resolved for one user's access:
+/// a pure function of the schema, the fixture's objects, the user's
+/// effective permissions and the query, so it can be kept per query text
+/// and permissions (`OrgState::parse_query`'s cache).
+#[derive(Debug, Clone)]
+pub struct Selected {
+    pub table: usize,
+    pub select: std::sync::Arc<[ColPath]>,
+}
+
+/// Resolves the object (`INVALID_TYPE` when unreadable) and select list
+/// (`INVALID_FIELD` for a hidden or missing field) of `q`.
+pub fn select(
     store: &Store,
     acc: &Access<'_>,
     soql_text: &str,
     q: &soql::Query,
-    now_ms: i64,
-    include_deleted: bool,
-    user_id: &str,
-) -> Result<Executed, QueryError> {
+) -> Result<Selected, QueryError> {
     let Some(t) = store
         .table(&q.object)
         .filter(|t| acc.can_read_table(store, *t))
@@ -593,7 +601,7 @@ pub fn execute(
         return Err(invalid_type(soql_text, q.object_pos, &q.object));
     };
     let schema = &store.tables[t].schema;
-    let mut select = Vec::new();
+    let mut select = Vec::with_capacity(q.select.len());
     for item in &q.select {
         match item {
             SelectItem::Field(f) => select.push(resolve(store, acc, soql_text, t, f)?),
@@ -623,6 +631,49 @@ pub fn execute(
             }
         }
     }
+    Ok(Selected {
+        table: t,
+        select: select.into(),
+    })
+}
+
+/// Runs a parsed query for a user. `now_ms` anchors relative date literals.
+pub fn execute(
+    store: &Store,
+    acc: &Access<'_>,
+    soql_text: &str,
+    q: &soql::Query,
+    now_ms: i64,
+    include_deleted: bool,
+    user_id: &str,
+) -> Result<Executed, QueryError> {
+    let sel = select(store, acc, soql_text, q)?;
+    execute_selected(
+        store,
+        acc,
+        soql_text,
+        q,
+        sel,
+        now_ms,
+        include_deleted,
+        user_id,
+    )
+}
+
+/// [`execute`] with the object and select list already resolved by
+/// [`select`] for the same access.
+#[allow(clippy::too_many_arguments)]
+pub fn execute_selected(
+    store: &Store,
+    acc: &Access<'_>,
+    soql_text: &str,
+    q: &soql::Query,
+    sel: Selected,
+    now_ms: i64,
+    include_deleted: bool,
+    user_id: &str,
+) -> Result<Executed, QueryError> {
+    let Selected { table: t, select } = sel;
     let filter = match &q.filter {
         Some(c) => Some(compile(store, acc, soql_text, t, c, now_ms)?),
         None => None,
@@ -644,7 +695,7 @@ pub fn execute(
         usize::MAX
     };
     let visible = Visibility::of(store, acc, t, user_id, false);
-    let mut rows: Vec<usize> = Vec::new();
+    let mut rows: Vec<usize> = Vec::with_capacity(wanted.min(table.rows.len()).min(4096));
     for (r, row) in table.rows.iter().enumerate() {
         if rows.len() >= wanted {
             break;
@@ -718,7 +769,7 @@ pub fn execute(
         rows,
         select,
         count_only: q.count_only,
-        entity: schema.name.clone(),
+        entity: store.tables[t].schema.name.clone(),
     })
 }
 

@@ -231,7 +231,7 @@ impl OrgState {
             );
         }
         let cursor = cursor(ex, user, v, req);
-        let id = self.next_cursor_id();
+        let id = CursorName::New(self.next_cursor_seq());
         self.page(id, cursor, ev)
     }
 
@@ -281,7 +281,7 @@ impl OrgState {
         // Committed: from here on nothing declines.
         ev.number(self.next_event_seq(), req, self.seed);
         self.auth.sessions[si].last_used_ms.set(now_ms);
-        let id = id.unwrap_or_else(|| self.next_cursor_id());
+        let id = id.map_or_else(|| CursorName::New(self.next_cursor_seq()), CursorName::Kept);
         let mut resp = self.page(id, cursor, &mut ev);
         self.count_api_call(&mut resp);
         Some(self.finish(req, resp, ev))
@@ -289,7 +289,7 @@ impl OrgState {
 
     /// A page of `c`: the envelope and its records (read-only apart from
     /// keeping the cursor when more pages remain).
-    fn page(&self, id: String, mut c: Cursor, ev: &mut Event) -> Response {
+    fn page(&self, id: CursorName, mut c: Cursor, ev: &mut Event) -> Response {
         let end = (c.next + c.batch).min(c.rows.len());
         let t = &self.store.tables[c.table];
         ev.rows_processed = (end - c.next) as u64;
@@ -311,7 +311,11 @@ impl OrgState {
         } else {
             b",\"done\":false"
         });
-        if end < total {
+        let id = (end < total).then(|| match id {
+            CursorName::Kept(id) => id,
+            CursorName::New(seq) => self.cursor_name(seq),
+        });
+        if let Some(id) = &id {
             body.extend_from_slice(
                 format!(
                     ",\"nextRecordsUrl\":\"/services/data/v{}.0/query/{id}-{end}\"",
@@ -328,7 +332,7 @@ impl OrgState {
             version: c.version,
         }
         .render(&self.store, &mut body);
-        if end < total {
+        if let Some(id) = id {
             c.next = end;
             let mut cursors = super::lock(&self.cursors);
             cursors.insert(id, c);
@@ -344,7 +348,7 @@ impl OrgState {
         ev.kind = EventKind::Query;
         ev.operation = Some("QueryMore".into());
         match self.cursor_at(user, v, locator) {
-            Ok((id, c)) => self.page(id, c, ev),
+            Ok((id, c)) => self.page(CursorName::Kept(id), c, ev),
             Err(r) => r,
         }
     }
@@ -708,7 +712,7 @@ impl OrgState {
         text: &str,
         ev: &mut Event,
         include_deleted: bool,
-    ) -> Result<(std::sync::Arc<soql::Query>, query::Executed), Response> {
+    ) -> Result<(std::sync::Arc<ParsedQuery>, query::Executed), Response> {
         let parsed = self.parse_query(text, ev)?;
         if let Some(t) = self.store.table(&parsed.object) {
             let kind = self.store.tables[t].schema.kind;
@@ -728,19 +732,22 @@ impl OrgState {
         &self,
         text: &str,
         ev: &mut Event,
-    ) -> Result<std::sync::Arc<soql::Query>, Response> {
-        ev.query = Some(text.chars().take(10_000).collect());
+    ) -> Result<std::sync::Arc<ParsedQuery>, Response> {
+        ev.query = Some(super::clip(text, 10_000));
         let cached = super::lock(&self.soql_cache).get(text).cloned();
         let parsed = match cached {
             Some(q) => q,
             None => {
-                let q = std::sync::Arc::new(soql::parse(text).map_err(|e| {
-                    Response::error(
-                        400,
-                        "MALFORMED_QUERY",
-                        &soql::caret_message(text, e.pos, &e.message),
-                    )
-                })?);
+                let q = std::sync::Arc::new(ParsedQuery {
+                    query: soql::parse(text).map_err(|e| {
+                        Response::error(
+                            400,
+                            "MALFORMED_QUERY",
+                            &soql::caret_message(text, e.pos, &e.message),
+                        )
+                    })?,
+                    selected: Default::default(),
+                });
                 if text.len() <= SOQL_CACHE_TEXT_BYTES {
                     let mut cache = super::lock(&self.soql_cache);
                     if cache.len() >= SOQL_CACHE_ENTRIES {
@@ -761,9 +768,9 @@ impl OrgState {
         &self,
         now_ms: i64,
         user: usize,
-        eff: &crate::model::Effective,
+        eff: &std::sync::Arc<crate::model::Effective>,
         text: &str,
-        parsed: &soql::Query,
+        parsed: &ParsedQuery,
         ev: &mut Event,
         include_deleted: bool,
     ) -> Result<query::Executed, Response> {
@@ -771,25 +778,82 @@ impl OrgState {
             org: &self.org,
             eff,
         };
-        let ex = query::execute(
+        let to_response = |QueryError {
+                               status,
+                               code,
+                               message,
+                           }| Response::error(status, code, &message);
+        let sel = parsed
+            .selected_for(eff, || query::select(&self.store, &acc, text, parsed))
+            .map_err(to_response)?;
+        let ex = query::execute_selected(
             &self.store,
             &acc,
             text,
             parsed,
+            sel,
             now_ms,
             include_deleted,
             &self.store.user_ids[user],
         )
-        .map_err(
-            |QueryError {
-                 status,
-                 code,
-                 message,
-             }| Response::error(status, code, &message),
-        )?;
+        .map_err(to_response)?;
         ev.queried_entities = Some(ex.entity.clone());
         Ok(ex)
     }
+}
+
+/// Most permission sets a parsed query keeps a resolved select list for.
+const SELECTED_PER_QUERY: usize = 8;
+
+/// A parsed SOQL query as kept per text, with its object and select list
+/// as resolved for the permissions that ran it lately (resolution is a
+/// pure function of the schema, the fixture and the permissions; the
+/// filter is not kept, as relative dates depend on the time).
+#[derive(Debug)]
+pub(super) struct ParsedQuery {
+    pub query: soql::Query,
+    /// Each `Effective` is held, so its address cannot be reused by another
+    /// while it keys an entry; a permission change makes a new one.
+    selected: std::sync::Mutex<Vec<(std::sync::Arc<crate::model::Effective>, query::Selected)>>,
+}
+
+impl std::ops::Deref for ParsedQuery {
+    type Target = soql::Query;
+    fn deref(&self) -> &soql::Query {
+        &self.query
+    }
+}
+
+impl ParsedQuery {
+    /// The select list resolved for `eff`: kept, or resolved now (errors
+    /// are not kept).
+    fn selected_for(
+        &self,
+        eff: &std::sync::Arc<crate::model::Effective>,
+        resolve: impl FnOnce() -> Result<query::Selected, QueryError>,
+    ) -> Result<query::Selected, QueryError> {
+        let kept = super::lock(&self.selected)
+            .iter()
+            .find(|(e, _)| std::sync::Arc::ptr_eq(e, eff))
+            .map(|(_, s)| s.clone());
+        if let Some(s) = kept {
+            return Ok(s);
+        }
+        let s = resolve()?;
+        let mut kept = super::lock(&self.selected);
+        if kept.len() >= SELECTED_PER_QUERY {
+            kept.remove(0);
+        }
+        kept.push((eff.clone(), s.clone()));
+        Ok(s)
+    }
+}
+
+/// The locator id of a page's cursor: one already kept (`queryMore`), or
+/// the number of a new one, written out only if a next page exists.
+enum CursorName {
+    Kept(String),
+    New(u64),
 }
 
 /// A cursor over an executed query, paged at the batch size the call asks

@@ -194,18 +194,35 @@ impl Event {
         let h1 = mix(seed.fork("event").0 ^ seq);
         let h2 = mix(h1 ^ 0x5eed);
         self.seq = seq;
-        self.event_identifier = format!(
-            "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
-            (h1 >> 32) as u32,
-            (h1 >> 16) as u16,
-            (h1 & 0xfff) as u16,
-            ((h2 >> 48) as u16 & 0x3fff) | 0x8000,
-            h2 & 0xffff_ffff_ffff
-        );
+        // A version-4 UUID, `{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}`, written
+        // in one allocation (one per event).
+        let hex = |out: &mut String, v: u64, digits: u32| {
+            for i in (0..digits).rev() {
+                out.push(char::from(
+                    b"0123456789abcdef"[((v >> (4 * i)) & 0xf) as usize],
+                ));
+            }
+        };
+        let mut uuid = String::with_capacity(36);
+        hex(&mut uuid, h1 >> 32, 8);
+        uuid.push('-');
+        hex(&mut uuid, (h1 >> 16) & 0xffff, 4);
+        uuid.push_str("-4");
+        hex(&mut uuid, h1 & 0xfff, 3);
+        uuid.push('-');
+        hex(&mut uuid, ((h2 >> 48) & 0x3fff) | 0x8000, 4);
+        uuid.push('-');
+        hex(&mut uuid, h2 & 0xffff_ffff_ffff, 12);
+        self.event_identifier = uuid;
         self.request_identifier = req
             .header("x-sfdc-request-id")
-            .map(|s| s.chars().take(32).collect())
-            .unwrap_or_else(|| format!("4{}", base62(mix(h2 ^ seq), 21)));
+            .map(|s| super::clip(s, 32))
+            .unwrap_or_else(|| {
+                let mut id = String::with_capacity(22);
+                id.push('4');
+                push_base62(&mut id, mix(h2 ^ seq), 21);
+                id
+            });
     }
 
     /// The event before [`Event::number`]: sequence 0, identifiers empty.
@@ -237,11 +254,9 @@ impl Event {
             connected_app_id: None,
             connected_app_name: None,
             client,
-            user_agent: req
-                .header("user-agent")
-                .map(|s| s.chars().take(512).collect()),
+            user_agent: req.header("user-agent").map(|s| super::clip(s, 512)),
             http_method: req.method.as_str().to_owned(),
-            uri: req.path.chars().take(1024).collect(),
+            uri: super::clip(&req.path, 1024),
             status_code: 0,
             api_type: "N/A",
             api_version: None,
@@ -261,12 +276,18 @@ impl Event {
 }
 
 /// `n` base62 characters from a hash (for request ids and keys).
-pub fn base62(mut h: u64, n: usize) -> String {
+pub fn base62(h: u64, n: usize) -> String {
+    let mut s = String::with_capacity(n);
+    push_base62(&mut s, h, n);
+    s
+}
+
+/// Appends [`base62`]`(h, n)` to `s`.
+pub fn push_base62(s: &mut String, mut h: u64, n: usize) {
     const A: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     // Ten characters per 64-bit mix of (seed, block), so every block is as
     // random as the first (re-mixing the exhausted remainder would not be).
     let seed = h;
-    let mut s = String::with_capacity(n);
     for i in 0..n {
         if i % 10 == 0 {
             h = mix(seed ^ (i as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15));
@@ -274,7 +295,6 @@ pub fn base62(mut h: u64, n: usize) -> String {
         s.push(A[(h % 62) as usize] as char);
         h /= 62;
     }
-    s
 }
 
 /// The Setup Audit Trail `Section` of a setup change, by its operation.
@@ -326,6 +346,27 @@ mod tests {
     }
 
     proptest! {
+        /// Identifiers written by hand are what `format!` wrote before.
+        #[test]
+        fn identifiers_are_the_formatted_ones(seq in any::<u64>(), seed in any::<u64>()) {
+            let req = Request::new(Method::Get, "/services/data/v62.0/query");
+            let e = Event::new(seq, 0, &req, "00D000000000001AAA", Seed(seed));
+            let h1 = mix(Seed(seed).fork("event").0 ^ seq);
+            let h2 = mix(h1 ^ 0x5eed);
+            prop_assert_eq!(
+                &e.event_identifier,
+                &format!(
+                    "{:08x}-{:04x}-4{:03x}-{:04x}-{:012x}",
+                    (h1 >> 32) as u32,
+                    (h1 >> 16) as u16,
+                    (h1 & 0xfff) as u16,
+                    ((h2 >> 48) as u16 & 0x3fff) | 0x8000,
+                    h2 & 0xffff_ffff_ffff
+                )
+            );
+            prop_assert_eq!(&e.request_identifier, &format!("4{}", base62(mix(h2 ^ seq), 21)));
+        }
+
         /// The direct writer and serde agree byte for byte, whatever the
         /// strings hold (quotes, control characters, non-ASCII).
         #[test]
