@@ -39,6 +39,9 @@ pub struct AppAuth {
     /// `0H4…` Id (ConnectedAppId in telemetry).
     pub id: String,
     pub blocked: bool,
+    /// The app's OAuth scopes, shared by every session it issues (a login
+    /// does not copy the set).
+    pub scopes: std::sync::Arc<BTreeSet<String>>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -67,7 +70,7 @@ pub struct Session {
     pub id: String,
     pub user: usize,
     pub app: Option<usize>,
-    pub scopes: BTreeSet<String>,
+    pub scopes: std::sync::Arc<BTreeSet<String>>,
     pub kind: LoginKind,
     pub created_ms: i64,
     pub last_used_ms: LastUse,
@@ -182,6 +185,7 @@ impl Auth {
                 client_secret: hex_upper(s.fork(&a.name).fork("client-secret")),
                 id: crate::sfid::record_id(seed.fork("apps"), "0H4", i as u64),
                 blocked: false,
+                scopes: std::sync::Arc::new(a.scopes.clone()),
             })
             .collect();
         let mut auth = Auth {
@@ -248,7 +252,7 @@ impl Auth {
         &mut self,
         user: usize,
         app: Option<usize>,
-        scopes: BTreeSet<String>,
+        scopes: std::sync::Arc<BTreeSet<String>>,
         kind: LoginKind,
         now_ms: i64,
         ip: Ipv4Addr,
@@ -256,7 +260,10 @@ impl Auth {
     ) -> usize {
         self.token_seq += 1;
         let h = mix(self.seed.fork("access").0 ^ self.token_seq);
-        let token = format!("{}!AQ{}", self.org_id15, base62(h, 94));
+        let mut token = String::with_capacity(self.org_id15.len() + 3 + 94);
+        token.push_str(&self.org_id15);
+        token.push_str("!AQ");
+        super::telemetry::push_base62(&mut token, h, 94);
         let login_key = grant
             .and_then(|g| {
                 self.sessions
@@ -303,7 +310,7 @@ impl Auth {
                 }
                 self.by_token.remove(&s.token);
                 s.token = String::new();
-                s.scopes = BTreeSet::new();
+                s.scopes = Default::default();
                 upto += 1;
             }
             self.evicted_upto = upto;
@@ -591,48 +598,58 @@ impl OrgState {
         let s = &self.auth.sessions[si];
         let instance = self.instance_url(req);
         let login_base = req.base_url.trim_end_matches('/');
-        /// The token response, keys in the order Salesforce's (and
-        /// serde_json's map) writes them.
-        #[derive(serde::Serialize)]
-        struct Body<'a> {
-            access_token: &'a str,
-            id: String,
-            instance_url: String,
-            issued_at: String,
-            #[serde(skip_serializing_if = "Option::is_none")]
-            refresh_token: Option<&'a str>,
-            scope: String,
-            signature: String,
-            token_type: &'static str,
+        // Keys in the order Salesforce (and serde_json's map) writes them,
+        // written directly: one buffer, strings escaped as serde_json does
+        // (a unit test holds the two equal).
+        let text = super::query::write_json_str;
+        let mut body = Vec::with_capacity(512);
+        body.extend_from_slice(b"{\"access_token\":");
+        text(&mut body, &s.token);
+        body.extend_from_slice(b",\"id\":");
+        let mut id = String::with_capacity(login_base.len() + 44);
+        id.push_str(login_base);
+        id.push_str("/id/");
+        id.push_str(&self.org_id);
+        id.push('/');
+        id.push_str(self.user_id(s.user));
+        text(&mut body, &id);
+        body.extend_from_slice(b",\"instance_url\":");
+        text(&mut body, &instance);
+        body.extend_from_slice(b",\"issued_at\":\"");
+        body.extend_from_slice(itoa::Buffer::new().format(now_ms).as_bytes());
+        body.push(b'"');
+        if let Some(r) = refresh {
+            body.extend_from_slice(b",\"refresh_token\":");
+            text(&mut body, r);
         }
-        let body = Body {
-            access_token: &s.token,
-            id: format!("{login_base}/id/{}/{}", self.org_id, self.user_id(s.user)),
-            instance_url: instance,
-            issued_at: now_ms.to_string(),
-            refresh_token: refresh,
-            scope: s
-                .scopes
-                .iter()
-                .map(String::as_str)
-                .collect::<Vec<_>>()
-                .join(" "),
-            signature: base64::engine::general_purpose::STANDARD
-                .encode(mix(s.created_ms as u64 ^ 0x5167).to_be_bytes()),
-            token_type: "Bearer",
-        };
-        Response::json_bytes(200, serde_json::to_vec(&body).unwrap_or_default())
+        body.extend_from_slice(b",\"scope\":");
+        let mut scope = String::new();
+        for (i, sc) in s.scopes.iter().enumerate() {
+            if i > 0 {
+                scope.push(' ');
+            }
+            scope.push_str(sc);
+        }
+        text(&mut body, &scope);
+        body.extend_from_slice(b",\"signature\":\"");
+        let mut sig = [0u8; 12];
+        let n = base64::engine::general_purpose::STANDARD
+            .encode_slice(mix(s.created_ms as u64 ^ 0x5167).to_be_bytes(), &mut sig)
+            .unwrap_or(0);
+        body.extend_from_slice(&sig[..n]);
+        body.extend_from_slice(b"\",\"token_type\":\"Bearer\"}");
+        Response::json_bytes(200, body)
     }
 
     /// `POST /services/oauth2/token`.
     pub fn oauth_token(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
         // The form body, decoded once (the first occurrence of a name wins).
-        let fields: Vec<_> = form_urlencoded::parse(&req.body).collect();
+        let fields = super::parse_form(&req.body);
         let form = |name: &str| {
             fields
                 .iter()
                 .find(|(k, _)| k == name)
-                .map(|(_, v)| v.to_string())
+                .map(|(_, v)| v.clone())
         };
         let grant = form("grant_type").unwrap_or_default();
         let kind = match grant.as_str() {
@@ -681,7 +698,7 @@ impl OrgState {
             self.login_event(ev, kind, None, "Failed: App Blocked");
             return oauth_error("invalid_client", "app is blocked");
         }
-        let scopes: BTreeSet<String> = self.org.connected_apps[app].scopes.clone();
+        let scopes = self.auth.apps[app].scopes.clone();
         match kind {
             LoginKind::OAuthPassword => {
                 let username = form("username").unwrap_or_default();
@@ -866,7 +883,7 @@ impl OrgState {
             self.login_event(ev, kind, Some(u), "Failed: Restricted IP");
             return oauth_error("invalid_grant", "ip restricted");
         }
-        let scopes = cfg.scopes.clone();
+        let scopes = self.auth.apps[app].scopes.clone();
         let si = self
             .auth
             .new_session(u, Some(app), scopes, kind, now_ms, req.source_ip, None);
@@ -990,9 +1007,15 @@ impl OrgState {
                 "API is not enabled for this Organization or Partner",
             );
         }
-        let si = self
-            .auth
-            .new_session(u, None, BTreeSet::new(), kind, now_ms, req.source_ip, None);
+        let si = self.auth.new_session(
+            u,
+            None,
+            Default::default(),
+            kind,
+            now_ms,
+            req.source_ip,
+            None,
+        );
         self.login_event(ev, kind, Some(u), "Success");
         self.fill_identity(ev, si);
         let inst = self.instance_url(req);
@@ -1167,7 +1190,7 @@ mod tests {
             auth.new_session(
                 0,
                 None,
-                BTreeSet::new(),
+                Default::default(),
                 LoginKind::SoapPartner,
                 0,
                 Ipv4Addr::LOCALHOST,

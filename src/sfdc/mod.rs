@@ -136,7 +136,7 @@ impl Request {
                 return None;
             }
             let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (form_decode(k) == name).then(|| form_decode(v))
+            (form_decode(k.as_bytes()) == name).then(|| form_decode(v.as_bytes()))
         })
     }
     /// The body as JSON, or Salesforce's `JSON_PARSER_ERROR`.
@@ -542,8 +542,7 @@ pub fn release_label(v: u32) -> String {
 /// `application/x-www-form-urlencoded` decoding of one name or value, as
 /// `form_urlencoded` does it (`+` is a space, `%XX` a byte, a stray `%`
 /// stays, invalid UTF-8 is replaced), in one allocation.
-fn form_decode(s: &str) -> String {
-    let b = s.as_bytes();
+fn form_decode(b: &[u8]) -> String {
     let mut out = Vec::with_capacity(b.len());
     let hex = |c: u8| (c as char).to_digit(16);
     let mut i = 0;
@@ -562,6 +561,19 @@ fn form_decode(s: &str) -> String {
         i += 1;
     }
     String::from_utf8(out).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}
+
+/// A form body's (name, value) pairs, decoded as `form_urlencoded::parse`
+/// decodes them, one allocation per name and value.
+pub fn parse_form(body: &[u8]) -> Vec<(String, String)> {
+    body.split(|b| *b == b'&')
+        .filter(|pair| !pair.is_empty())
+        .map(|pair| {
+            let eq = pair.iter().position(|b| *b == b'=');
+            let (k, v) = eq.map_or((pair, &[][..]), |i| (&pair[..i], &pair[i + 1..]));
+            (form_decode(k), form_decode(v))
+        })
+        .collect()
 }
 
 /// The first `max_chars` characters of `s`, in one allocation.
@@ -736,6 +748,19 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.into_owned());
             prop_assert_eq!(r.param(&name), expected);
+        }
+
+        /// A form body decodes as `form_urlencoded` decodes it, bytes
+        /// that are not UTF-8 included.
+        #[test]
+        fn parse_form_is_form_urlencoded(body in proptest::collection::vec(
+            prop_oneof![Just(b'%'), Just(b'+'), Just(b'='), Just(b'&'), Just(b'a'), Just(b'2'), Just(b'F'), Just(0xc3), Just(0xff), any::<u8>()],
+            0..40,
+        )) {
+            let expected: Vec<(String, String)> = form_urlencoded::parse(&body)
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            prop_assert_eq!(parse_form(&body), expected);
         }
     }
 

@@ -292,6 +292,72 @@ fn revoked_tokens_fail_on_the_very_next_call() {
     );
 }
 
+/// Token bodies are written by hand; they must be exactly what
+/// `serde_json` writes for the same object (keys in Salesforce's order,
+/// strings escaped the same), with and without a refresh token.
+#[test]
+fn token_bodies_are_byte_for_byte_serde_json() {
+    let mut s = fintech(5);
+    let a = app_idx(&s, "warehouse-etl");
+    let u = user_idx(&s, "etl.integration");
+    let password = form(&[
+        ("grant_type", "password"),
+        ("client_id", &s.auth.apps[a].client_id.clone()),
+        ("client_secret", &s.auth.apps[a].client_secret.clone()),
+        ("username", &s.org.users[u].username.clone()),
+        (
+            "password",
+            &format!(
+                "{}{}",
+                s.auth.users[u].password, s.auth.users[u].security_token
+            ),
+        ),
+    ]);
+    // kyc-vendor-app rotates refresh tokens: its grant returns a new one.
+    let k = app_idx(&s, "kyc-vendor-app");
+    let refresh = s.auth.refresh_tokens(k)[0].1.to_owned();
+    let refresh = form(&[
+        ("grant_type", "refresh_token"),
+        ("client_id", &s.auth.apps[k].client_id.clone()),
+        ("client_secret", &s.auth.apps[k].client_secret.clone()),
+        ("refresh_token", &refresh),
+    ]);
+    let kyc_net = Ipv4Addr::new(203, 0, 113, 5);
+    let mut with_refresh = 0;
+    for (body, login_url, ip) in [
+        (password, "https://login.salesforce.com", ETL_NET),
+        (refresh, "https://127.0.0.1:8443", kyc_net),
+    ] {
+        let mut req = Request::new(Method::Post, "/services/oauth2/token")
+            .with_body(body)
+            .from_ip(ip);
+        req.base_url = login_url.to_owned();
+        let r = call(&mut s, req);
+        assert_eq!(r.status, 200, "{}", String::from_utf8_lossy(&r.body));
+        let v: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+        assert_eq!(
+            String::from_utf8(serde_json::to_vec(&v).unwrap()).unwrap(),
+            String::from_utf8(r.body.clone()).unwrap()
+        );
+        let keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        assert!(keys.starts_with(&["access_token", "id", "instance_url", "issued_at"]));
+        assert!(keys.ends_with(&["scope", "signature", "token_type"]));
+        assert_eq!(v["token_type"], "Bearer");
+        assert!(
+            v["id"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{login_url}/id/00D"))
+        );
+        assert_eq!(v["signature"].as_str().unwrap().len(), 12);
+        with_refresh += usize::from(v.get("refresh_token").is_some());
+    }
+    assert!(
+        with_refresh > 0,
+        "one of the bodies carries a refresh token"
+    );
+}
+
 #[test]
 fn login_failures_are_salesforce_shaped() {
     let mut s = fintech(10);
