@@ -644,13 +644,7 @@ impl OrgState {
     /// `POST /services/oauth2/token`.
     pub fn oauth_token(&mut self, now_ms: i64, req: &Request, ev: &mut Event) -> Response {
         // The form body, decoded once (the first occurrence of a name wins).
-        let fields = super::parse_form(&req.body);
-        let form = |name: &str| {
-            fields
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let form = |name: &str| super::form_value(&req.body, name);
         let grant = form("grant_type").unwrap_or_default();
         let kind = match grant.as_str() {
             "password" => LoginKind::OAuthPassword,
