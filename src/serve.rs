@@ -740,7 +740,11 @@ async fn api(
         .map_or(0, |d| d.as_millis() as i64);
     // Queries run with shared access, in parallel; anything else (or a
     // query `handle_shared` declines) takes the org exclusively.
-    let shared = app.org.read().await.handle_shared(now_ms, &request);
+    let shared = if OrgState::may_share(&request) {
+        app.org.read().await.handle_shared(now_ms, &request)
+    } else {
+        None
+    };
     let (resp, event) = match shared {
         Some(done) => done,
         None => app.org.write().await.handle_exclusive(now_ms, &request),

@@ -353,7 +353,7 @@ impl OrgState {
     /// telemetry objects, rebuilt on read): those need
     /// [`OrgState::handle_exclusive`].
     pub fn handle_shared(&self, now_ms: i64, req: &Request) -> Option<(Response, Arc<Event>)> {
-        if req.method != Method::Get || req.body.len() > MAX_BODY_BYTES {
+        if !Self::may_share(req) {
             return None;
         }
         let path = req.path.trim_end_matches('/');
@@ -374,6 +374,12 @@ impl OrgState {
             return None;
         }
         self.query_shared(now_ms, req, version, all, locator.as_deref())
+    }
+
+    /// Whether [`OrgState::handle_shared`] could take `req` at all (a GET
+    /// within the body limit): the server skips the shared lock otherwise.
+    pub fn may_share(req: &Request) -> bool {
+        req.method == Method::Get && req.body.len() <= MAX_BODY_BYTES
     }
 
     /// Status, country, error code and request id of a finished request;
