@@ -637,33 +637,10 @@ pub fn select(
     })
 }
 
-/// Runs a parsed query for a user. `now_ms` anchors relative date literals.
-pub fn execute(
-    store: &Store,
-    acc: &Access<'_>,
-    soql_text: &str,
-    q: &soql::Query,
-    now_ms: i64,
-    include_deleted: bool,
-    user_id: &str,
-) -> Result<Executed, QueryError> {
-    let sel = select(store, acc, soql_text, q)?;
-    execute_selected(
-        store,
-        acc,
-        soql_text,
-        q,
-        sel,
-        now_ms,
-        include_deleted,
-        user_id,
-    )
-}
-
-/// [`execute`] with the object and select list already resolved by
-/// [`select`] for the same access.
+/// Runs a parsed query for a user, its object and select list resolved by
+/// [`select`] for the same access. `now_ms` anchors relative date literals.
 #[allow(clippy::too_many_arguments)]
-pub fn execute_selected(
+pub fn execute(
     store: &Store,
     acc: &Access<'_>,
     soql_text: &str,

@@ -786,7 +786,7 @@ impl OrgState {
         let sel = parsed
             .selected_for(eff, || query::select(&self.store, &acc, text, parsed))
             .map_err(to_response)?;
-        let ex = query::execute_selected(
+        let ex = query::execute(
             &self.store,
             &acc,
             text,

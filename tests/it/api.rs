@@ -38,18 +38,14 @@ fn call(s: &mut OrgState, req: Request) -> Response {
 }
 
 /// OAuth password grant; returns the access token.
-pub fn password_login(
-    s: &mut OrgState,
-    user: &str,
-    app: &str,
-    ip: Ipv4Addr,
-) -> Result<String, Response> {
+/// The OAuth password grant's form for `user` through `app`.
+pub fn password_form(s: &OrgState, user: &str, app: &str) -> Vec<u8> {
     let (u, a) = (user_idx(s, user), app_idx(s, app));
-    let body = form(&[
+    form(&[
         ("grant_type", "password"),
-        ("client_id", &s.auth.apps[a].client_id.clone()),
-        ("client_secret", &s.auth.apps[a].client_secret.clone()),
-        ("username", &s.org.users[u].username.clone()),
+        ("client_id", &s.auth.apps[a].client_id),
+        ("client_secret", &s.auth.apps[a].client_secret),
+        ("username", &s.org.users[u].username),
         (
             "password",
             &format!(
@@ -57,7 +53,16 @@ pub fn password_login(
                 s.auth.users[u].password, s.auth.users[u].security_token
             ),
         ),
-    ]);
+    ])
+}
+
+pub fn password_login(
+    s: &mut OrgState,
+    user: &str,
+    app: &str,
+    ip: Ipv4Addr,
+) -> Result<String, Response> {
+    let body = password_form(s, user, app);
     let r = call(
         s,
         Request::new(Method::Post, "/services/oauth2/token")
@@ -298,21 +303,7 @@ fn revoked_tokens_fail_on_the_very_next_call() {
 #[test]
 fn token_bodies_are_byte_for_byte_serde_json() {
     let mut s = fintech(5);
-    let a = app_idx(&s, "warehouse-etl");
-    let u = user_idx(&s, "etl.integration");
-    let password = form(&[
-        ("grant_type", "password"),
-        ("client_id", &s.auth.apps[a].client_id.clone()),
-        ("client_secret", &s.auth.apps[a].client_secret.clone()),
-        ("username", &s.org.users[u].username.clone()),
-        (
-            "password",
-            &format!(
-                "{}{}",
-                s.auth.users[u].password, s.auth.users[u].security_token
-            ),
-        ),
-    ]);
+    let password = password_form(&s, "etl.integration", "warehouse-etl");
     // kyc-vendor-app rotates refresh tokens: its grant returns a new one.
     let k = app_idx(&s, "kyc-vendor-app");
     let refresh = s.auth.refresh_tokens(k)[0].1.to_owned();
