@@ -230,56 +230,38 @@ fn setup(interleaved: bool) -> Setup {
     }
 }
 
-/// The query page request against `base`.
-fn query_request(
-    client: &reqwest::Client,
-    base: &str,
-    token: &str,
-) -> impl Fn() -> reqwest::RequestBuilder + Send + Sync + 'static + use<> {
-    let (c, url, tok) = (
-        client.clone(),
-        format!("{base}/services/data/v59.0/query"),
-        token.to_owned(),
-    );
-    move || c.get(&url).query(&[("q", QUERY)]).bearer_auth(&tok)
-}
+/// The two calls measured, as named in the results.
+const CALLS: [&str; 2] = ["query_200", "token"];
 
-/// The token grant request against `base`.
-fn token_request(
-    client: &reqwest::Client,
-    base: &str,
-    form: &[(String, String)],
-) -> impl Fn() -> reqwest::RequestBuilder + Send + Sync + 'static + use<> {
-    let (c, url, f) = (
-        client.clone(),
-        format!("{base}/services/oauth2/token"),
-        form.to_vec(),
-    );
-    move || c.post(&url).form(&f)
+/// A request builder for a client to send again and again.
+type MakeRequest = Box<dyn Fn() -> reqwest::RequestBuilder + Send + Sync>;
+
+impl Setup {
+    /// `call` (one of [`CALLS`]) against `base`: the 200-record query page
+    /// with the token, or the password grant with the form.
+    fn request(&self, call: &str, base: &str) -> MakeRequest {
+        let c = self.client.clone();
+        if call == "token" {
+            let (url, f) = (format!("{base}/services/oauth2/token"), self.form.clone());
+            Box::new(move || c.post(&url).form(&f))
+        } else {
+            let url = format!("{base}/services/data/v59.0/query");
+            let tok = self.token.clone();
+            Box::new(move || c.get(&url).query(&[("q", QUERY)]).bearer_auth(&tok))
+        }
+    }
 }
 
 fn bench(c: &mut Criterion) {
-    let Setup {
-        rt,
-        client,
-        token,
-        form,
-        targets,
-        _dir,
-    } = setup(false);
+    let s = setup(false);
     let mut g = c.benchmark_group("serve_vs_minimal_axum");
     g.throughput(Throughput::Elements(IN_FLIGHT as u64));
-    for (name, base) in targets {
-        g.bench_function(format!("query_200/{name}"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(closed_loop(iters, query_request(&client, &base, &token)))
+    for (name, base) in &s.targets {
+        for call in CALLS {
+            g.bench_function(format!("{call}/{name}"), |b| {
+                b.iter_custom(|iters| s.rt.block_on(closed_loop(iters, s.request(call, base))));
             });
-        });
-        g.bench_function(format!("token/{name}"), |b| {
-            b.iter_custom(|iters| {
-                rt.block_on(closed_loop(iters, token_request(&client, &base, &form)))
-            });
-        });
+        }
     }
     g.finish();
 }
@@ -319,29 +301,11 @@ where
 /// The mock and the reference take turns, `rounds` slices each per call,
 /// and the median ratio of their throughputs is printed.
 fn interleaved(rounds: usize) {
-    let Setup {
-        rt,
-        client,
-        token,
-        form,
-        targets,
-        _dir,
-    } = setup(true);
-    let (mock, reference) = (&targets[0].1, &targets[1].1);
-    type Request = Box<dyn Fn() -> reqwest::RequestBuilder + Send + Sync>;
-    let make = |name: &str, base: &str| -> Request {
-        if name == "token" {
-            Box::new(token_request(&client, base, &form))
-        } else {
-            Box::new(query_request(&client, base, &token))
-        }
-    };
-    for name in ["query_200", "token"] {
+    let s = setup(true);
+    let (mock, reference) = (&s.targets[0].1, &s.targets[1].1);
+    for name in CALLS {
         // Warm up both, then size a slice to about 150 ms of the reference.
-        let warm = |base: &str, iters| {
-            let f = make(name, base);
-            rt.block_on(closed_loop(iters, f))
-        };
+        let warm = |base: &str, iters| s.rt.block_on(closed_loop(iters, s.request(name, base)));
         // Wall time and process CPU time of one slice.
         let slice = |base: &str, iters| {
             let cpu = cpu_seconds();

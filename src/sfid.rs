@@ -71,9 +71,9 @@ pub fn push_record_id(out: &mut String, base: u64, key_prefix: &str, index: u64)
 pub struct Id {
     len: u8,
     bytes: [u8; 18],
-    /// All 18 bytes ASCII letters or digits (a well-formed Id): JSON and
-    /// CSV writers copy it without escaping. A function of `bytes`, so the
-    /// derived order and equality are unchanged by it.
+    /// All 18 bytes ASCII letters or digits (a well-formed Id): the NDJSON
+    /// writer copies it without escaping. A function of `bytes`, so the
+    /// derived order, equality and hash are unchanged by it.
     plain: bool,
 }
 

@@ -534,7 +534,6 @@ pub fn release_label(v: u32) -> String {
     format!("{season} '{year:02}")
 }
 
-/// ISO timestamp as Salesforce's REST API renders it: `2024-01-15T10:20:30.000+0000`.
 /// `application/x-www-form-urlencoded` decoding of one name or value, as
 /// `form_urlencoded` does it (`+` is a space, `%XX` a byte, a stray `%`
 /// stays, invalid UTF-8 is replaced), in one allocation.
@@ -590,6 +589,7 @@ pub fn clip(s: &str, max_chars: usize) -> String {
     }
 }
 
+/// ISO timestamp as Salesforce's REST API renders it: `2024-01-15T10:20:30.000+0000`.
 pub fn sf_datetime(ms: i64) -> String {
     let days = ms.div_euclid(86_400_000);
     let rem = ms.rem_euclid(86_400_000);
